@@ -1,0 +1,49 @@
+"""The ``singanseg`` command line (also ``python -m singanseg_lib``).
+
+Each module of this package adds one subcommand (or a group) through ``register(subparsers)``
+and sets ``func`` to a function taking the parsed arguments and returning an exit code.
+Modules are found automatically, so adding a command is adding a file.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from .. import __version__
+from ..files import OutputExistsError
+
+# Errors that are the user's to fix: printed as one clear line, no traceback (unless --debug).
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, OutputExistsError,
+               RuntimeError, ConnectionError, PermissionError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="singanseg", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"singanseg-kit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"singanseg {args.command}: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        if args.debug:
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"singanseg {args.command}: error: {msg}", file=sys.stderr)
+        return 1

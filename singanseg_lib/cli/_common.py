@@ -1,0 +1,21 @@
+"""Options shared by several subcommands."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_preset_options(parser: argparse.ArgumentParser, default: str = "classroom") -> None:
+    parser.add_argument("--preset", default=default,
+                        help=f"smoke | classroom | paper, or a .yaml file (default: {default})")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, recorded with every output (default: 0)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+
+
+def parse_overrides(pairs: list[list[str]] | None) -> dict[str, str]:
+    """``-p name value`` pairs (repeatable) as a dict of raw strings; a name given twice is an error."""
+    out: dict[str, str] = {}
+    for name, value in pairs or []:
+        if name in out:
+            raise ValueError(f"-p {name} given twice")
+        out[name] = value
+    return out
