@@ -57,3 +57,8 @@ def test_sha256sums_roundtrip(tmp_path):
     (tmp_path / "BAD").write_text("nothex dir/f.bin\n")
     with pytest.raises(ValueError, match="BAD:1"):
         files.read_sha256sums(tmp_path / "BAD")
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    p = files.atomic_write_text(tmp_path / "shared.txt", "x")
+    assert p.stat().st_mode & 0o777 == 0o666 & ~files._UMASK
