@@ -223,22 +223,36 @@ def read_reference(folder: str | Path) -> ReferenceCheckpoint:
                                noise_amps, real_list, sorted(saved_on), files)
 
 
+# The reference's defaults: preferred where two settings give identical sizes (a ceil artefact).
+DEFAULT_MIN_SIZE, DEFAULT_MAX_SIZE = 25, 250
+
+
+def _candidates(observed: int, default: int, given: int | None) -> list[int]:
+    if given is not None:
+        return [given]
+    near = [observed, observed - 1, observed + 1]  # ceil may have rounded the observed side up by one
+    return sorted(near, key=lambda v: (v != default, near.index(v)))
+
+
 def infer_plan(sizes: list[tuple[int, int]], head_widths: list[int], *,
-               original_size: tuple[int, int] | None = None) -> ScalePlan:
+               original_size: tuple[int, int] | None = None, min_size: int | None = None,
+               max_size: int | None = None) -> ScalePlan:
     """The pyramid plan of a reference model, from its real scales' sizes (coarsest first).
 
     The reference sets ``scale_factor = (min_size / short side of the finest) ** (1 / stop_scale)``
-    and sizes every scale as ``ceil(finest * scale_factor ** (stop_scale - i))``; ``min_size`` is
-    the coarsest short side (or one less, where ``ceil`` met a rounding error). The factor that
-    reproduces every size is the one the reference upsampled with. With ``original_size`` the
-    plan is recomputed by :func:`~singanseg_lib.pyramid.plan_scales` and must give the same sizes;
-    without it, the finest scale is taken as the original (``scale1 = 1``).
+    and sizes every scale as ``ceil(finest * scale_factor ** (stop_scale - i))``, so ``min_size``
+    is the coarsest short side (give or take the rounding of ``ceil``); the factor that reproduces
+    every size is the one the reference upsampled with. With ``original_size`` the plan is
+    recomputed by :func:`~singanseg_lib.pyramid.plan_scales` (``max_size`` = the finest long side,
+    give or take one) and must give the same sizes; without it, the finest scale is taken as the
+    original (``scale1 = 1``). Where two settings give identical sizes the reference defaults
+    (25, 250) win; ``min_size``/``max_size`` fix them instead.
     """
     sizes = [tuple(int(v) for v in s) for s in sizes]
     if len(sizes) < 2:
         raise ReferenceFormatError(f"{len(sizes)} scale(s): the reference always trains at least 2")
     stop, finest = len(sizes) - 1, sizes[-1]
-    for min_size in (min(sizes[0]), min(sizes[0]) - 1):
+    for min_size in _candidates(min(sizes[0]), DEFAULT_MIN_SIZE, min_size):
         factor = math.pow(min_size / min(finest), 1 / stop)
         if all(resized_size(finest, math.pow(factor, stop - i)) == s for i, s in enumerate(sizes)):
             break
@@ -251,9 +265,9 @@ def infer_plan(sizes: list[tuple[int, int]], head_widths: list[int], *,
     if original_size is None:
         return ScalePlan(finest, 1.0, factor, stop, tuple(sizes), widths)
     h, w = original_size
-    max_size = max(finest) if max(h, w) > max(finest) else max(h, w)
+    observed = max(finest) if max(h, w) > max(finest) else max(h, w)
     tried = []
-    for mx in (max_size, max_size - 1, max_size + 1):  # ceil may have rounded the finest long side
+    for mx in _candidates(observed, DEFAULT_MAX_SIZE, max_size):
         try:
             plan = plan_scales(h, w, min_size=min_size, max_size=mx)
         except ValueError as e:

@@ -170,6 +170,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
             "checkpoint or was tampered with: do not open it with torch.load")
 
     def persistent_load(self, pid):
+        # Legacy files name module classes as ("module", class, source file, source code): the
+        # class went through find_class already; the source text is ignored (never compiled).
+        if isinstance(pid, tuple) and len(pid) == 4 and pid[0] == "module":
+            if isinstance(pid[1], type) and issubclass(pid[1], PickledObject):
+                return pid[1]
+            raise pickle.UnpicklingError(f"module persistent id for {pid[1]!r:.100}")
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType) and isinstance(pid[4], int) and pid[4] >= 0):
             raise pickle.UnpicklingError(f"unexpected persistent id {pid!r:.200}")
@@ -190,10 +196,11 @@ def _unpickle(fh: BinaryIO, source: str, read_storage) -> tuple[Any, set[str]]:
         raise PthFormatError(f"{source}: damaged or not a torch checkpoint ({type(e).__name__}: {e})") from None
 
 
-def _storage_from_bytes(data: bytes, dtype: torch.dtype, numel: int, *, little_endian: bool) -> torch.Tensor:
+def _storage_from_bytes(data: bytes, dtype: torch.dtype, numel: int, *, little_endian: bool,
+                        where: str) -> torch.Tensor:
     itemsize = torch.empty(0, dtype=dtype).element_size()
     if len(data) != numel * itemsize:
-        raise PthFormatError(f"storage holds {len(data)} bytes, {numel} x {itemsize} expected")
+        raise PthFormatError(f"{where}: truncated ({len(data)} bytes, {numel} x {itemsize} expected)")
     if numel == 0:
         return torch.empty(0, dtype=dtype)
     flat = torch.frombuffer(bytearray(data), dtype=dtype)
@@ -221,7 +228,8 @@ def _load_zip(path: Path, zf: zipfile.ZipFile) -> tuple[Any, set[str]]:
             expect = numel * torch.empty(0, dtype=dtype).element_size()
             if info.file_size != expect:  # checked before reading: a lying header cannot make us allocate
                 raise PthFormatError(f"{path}: storage {member} has {info.file_size} bytes, {expect} expected")
-            cache[key] = _storage_from_bytes(zf.read(member), dtype, numel, little_endian=order == "little")
+            cache[key] = _storage_from_bytes(zf.read(member), dtype, numel, little_endian=order == "little",
+                                             where=f"{path}: storage {member}")
         return cache[key]
 
     with zf.open(pkls[0]) as fh:
@@ -267,7 +275,7 @@ def _load_legacy(path: Path, fh: BinaryIO) -> tuple[Any, set[str]]:
         if len(head) != 8 or struct.unpack("<q" if little else ">q", head)[0] != numel:
             raise PthFormatError(f"{path}: storage {key} truncated or of the wrong size")
         data = fh.read(numel * flat.element_size())
-        flat.copy_(_storage_from_bytes(data, dtype, numel, little_endian=little))
+        flat.copy_(_storage_from_bytes(data, dtype, numel, little_endian=little, where=f"{path}: storage {key}"))
     return obj, locations
 
 
