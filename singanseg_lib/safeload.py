@@ -45,7 +45,7 @@ from typing import Any, BinaryIO
 import torch
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """The pickle names a global outside the allow-list; nothing it names was called."""
 
 
