@@ -126,3 +126,29 @@ def reconstruct(states: list[dict[str, torch.Tensor]], zs_padded: list[torch.Ten
             z_in = float(noise_amps[n]) * zs_padded[n].float() + prev_padded
             outs.append(generator_forward(state, z_in, prev_padded))
     return outs, amps
+
+
+def compare_reconstructions(ref, pyramid) -> dict:
+    """The reference's reconstruction (this replay) next to the kit's, for a notebook or a report.
+
+    ``ref``: a :class:`~singanseg_lib.reference.ReferenceCheckpoint`; ``pyramid``: the kit's
+    pyramid of the same model. Returns the finest real, both reconstructions (1 x C x h x w) and
+    numbers: RMSE of each against the real image, RMSE between them, share of mask pixels on
+    which they disagree, per-channel mean difference (kit - reference), and the largest relative
+    error of the noise amplitudes the replay implies against the stored ones (the evidence that
+    the replay follows the reference).
+    """
+    outs, amps = reconstruct(ref.states, ref.zs_padded, ref.noise_amps, ref.reals, pyramid.plan.scale_factor)
+    with torch.no_grad():
+        kit = pyramid.reconstruct()[-1].detach().cpu()
+    theirs, real = outs[-1], ref.reals[len(outs) - 1]
+
+    def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).pow(2).mean().sqrt())
+
+    stored = torch.tensor(ref.noise_amps[1:], dtype=torch.float64)
+    amp_err = float(((torch.tensor(amps[1:], dtype=torch.float64) - stored).abs() / stored).max()) if len(amps) > 1 else 0.0
+    return {"real": real, "reference": theirs, "kit": kit,
+            "rmse_reference": rmse(theirs, real), "rmse_kit": rmse(kit, real), "rmse_kit_vs_reference": rmse(kit, theirs),
+            "mask_disagreement": float(((kit[:, 3] > 0) != (theirs[:, 3] > 0)).float().mean()),
+            "mean_shift": (kit - theirs).mean(dim=(0, 2, 3)).tolist(), "noise_amp_rel_err": amp_err}
