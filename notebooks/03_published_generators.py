@@ -45,11 +45,11 @@ preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # seed of all sampling and of the comparison training
 interactive: bool = False  # show widgets (none in this notebook)
-published_image_id: str = ""  # HyperKvasir image id of a published generator; "" = the reference-format test fixture
+published_image_id: str = ""  # HyperKvasir image id of a published generator (empty: the reference-format test fixture)
 published_dir: str = "../pretrained"  # where `singanseg pretrained download` put the published set
-reference_dir: str = "../tests/fixtures/reference-singan-seg-ms128"  # reference-format model used when the id is ""
+reference_dir: str = "../tests/fixtures/reference-singan-seg-ms128"  # reference-format model used when the id is empty
 published_samples: int = 8  # random samples drawn from the imported generator
-published_start_scale: int = 0  # gen_start_scale: 0 = every scale random (the paper's samples); the package used 5
+published_start_scale: int = 0  # the reference gen_start_scale, 0 makes every scale random as in the paper (the package used 5)
 compare_training: bool = True  # also train the kit's own model on the same image (this preset's training settings)
 
 # %%

@@ -171,7 +171,8 @@ def _offline_help(url: str, target: Path, error: Exception) -> ConnectionError:
         "then run the command again")
 
 
-def obtain_archive(url: str, archives_dir: Path, *, given: Path | None = None, progress: bool = True) -> tuple[Path, dict]:
+def obtain_archive(url: str, archives_dir: Path, *, given: Path | None = None,
+                   progress: bool = True) -> tuple[Path, dict]:
     """The archive for ``url``: ``given`` (placed by hand), already downloaded, or fetched now."""
     name = archive_name(url)
     if given is not None:
@@ -236,7 +237,8 @@ def download_published(dest: str | Path, *, parts: tuple[int, ...] = (1, 2, 3, 4
             atomic_write_json(manifest_path, manifest)
         result.archives.append(path)
     if import_models:
-        result.models = import_folder(dest / "reference", dest / "models", overwrite=overwrite, progress=progress)
+        result.models = import_folder(dest / "reference", dest / "models", weights=PUBLISHED_WEIGHTS,
+                                      overwrite=overwrite, progress=progress)
     return result
 
 
@@ -247,7 +249,11 @@ def _real_pairs(root: Path) -> dict[str, tuple[Path, Path | None]]:
     return {k: (v, masks.get(k)) for k, v in images.items()}
 
 
-def import_folder(root: str | Path, out_root: str | Path, *, overwrite: bool = False,
+PUBLISHED_WEIGHTS = ("published SinGAN-Seg generator (Thambawita et al. 2022, PyPI singan-seg-polyp 1.0.7 "
+                     "archives), imported as stored")
+
+
+def import_folder(root: str | Path, out_root: str | Path, *, weights: str | None = None, overwrite: bool = False,
                   progress: bool = True) -> list[Path]:
     """Import every reference model folder under ``root`` into ``out_root/<folder name>/``.
 
@@ -273,7 +279,8 @@ def import_folder(root: str | Path, out_root: str | Path, *, overwrite: bool = F
             done.append(out)
             continue
         image, mask = pairs.get(folder.name, (None, None))
-        done.append(import_reference(folder, out, image_path=image, mask_path=mask, overwrite=overwrite))
+        done.append(import_reference(folder, out, image_path=image, mask_path=mask, weights=weights,
+                                     overwrite=overwrite))
     return done
 
 

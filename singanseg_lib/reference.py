@@ -95,7 +95,8 @@ def _conv(obj: Any, where: str, state: dict, prefix: str) -> None:
     _expect(isinstance(params.get("weight"), torch.Tensor) and isinstance(params.get("bias"), torch.Tensor),
             where, "conv without weight or bias")
     w = params["weight"]
-    _expect(w.ndim == 4 and w.shape[2] == w.shape[3] and w.shape[2] % 2 == 1, where, f"kernel of shape {tuple(w.shape)}")
+    _expect(w.ndim == 4 and w.shape[2] == w.shape[3] and w.shape[2] % 2 == 1, where,
+            f"kernel of shape {tuple(w.shape)}")
     state[f"{prefix}.weight"], state[f"{prefix}.bias"] = w, params["bias"]
 
 
@@ -147,8 +148,8 @@ def generator_state(obj: Any, where: str) -> tuple[dict[str, torch.Tensor], tupl
             f"the kit's pyramid pads by {PAD} px (5 layers of 3x3)")
     widths = tuple(int(state[f"{c}.weight"].shape[0]) for c in convs[:-1])
     for prev, cur in zip(convs, convs[1:]):
-        _expect(state[f"{cur}.weight"].shape[1] == state[f"{prev}.weight"].shape[0], where,
-                f"{cur} takes {state[f'{cur}.weight'].shape[1]} channels, {prev} gives {state[f'{prev}.weight'].shape[0]}")
+        takes, gives = state[f"{cur}.weight"].shape[1], state[f"{prev}.weight"].shape[0]
+        _expect(takes == gives, where, f"{cur} takes {takes} channels, {prev} gives {gives}")
     _expect(state["tail.0.weight"].shape[0] == state["head.conv.weight"].shape[1], where,
             "the tail does not map back to the input channels")
     return {k: v.detach().clone().contiguous() for k, v in state.items()}, widths, kernel
@@ -164,7 +165,8 @@ def _as_float(v: Any, where: str) -> float:
 
 def _list(obj: Any, path: Path) -> list:
     if not isinstance(obj, list) or not obj:
-        raise ReferenceFormatError(f"{path}: expected a non-empty list (one entry per scale), found {type(obj).__name__}")
+        raise ReferenceFormatError(f"{path}: expected a non-empty list (one entry per scale), "
+                                   f"found {type(obj).__name__}")
     return obj
 
 
@@ -293,11 +295,13 @@ def to_pyramid(ref: ReferenceCheckpoint, plan: ScalePlan) -> SinGANPyramid:
 
 def import_reference(folder: str | Path, out_dir: str | Path, *, image_id: str | None = None,
                      image_path: str | Path | None = None, mask_path: str | Path | None = None,
-                     original_size: tuple[int, int] | None = None, overwrite: bool = False) -> Path:
+                     original_size: tuple[int, int] | None = None, weights: str | None = None,
+                     overwrite: bool = False) -> Path:
     """Convert a reference model folder into a kit model folder (``model.json`` + safetensors).
 
     ``image_path``/``mask_path`` name the training image and mask where known (the original size
-    is then read from the image unless given). The model is written into a temporary folder
+    is then read from the image unless given); ``weights`` says in ``source`` where the weights
+    come from (default: the reference code, imported as stored). The model is written into a temporary folder
     beside ``out_dir`` and renamed when complete, so an interrupted import leaves nothing that
     looks like a model. An existing ``out_dir`` raises unless ``overwrite``.
     """
@@ -316,7 +320,7 @@ def import_reference(folder: str | Path, out_dir: str | Path, *, image_id: str |
               "image_path": str(image_path) if image_path else None, "mask_path": str(mask_path) if mask_path else None,
               "reference_dir": str(folder.resolve()), "files": ref.files, "saved_on": ref.saved_on,
               "original_size_known": original_size is not None,
-              "weights": "trained by the reference SinGAN-Seg code (Thambawita et al. 2022), imported as stored"}
+              "weights": weights or "trained by the reference SinGAN-Seg code, imported as stored"}
     config = {"imported_from_reference": True, "min_size": min(plan.sizes[0]), "scale_factor": plan.scale_factor,
               "layer_widths": [list(w) for w in ref.widths], "kernel_size": ref.kernel_sizes[0]}
     meta = new_meta(plan, channels=ref.channels, seed=None, config=config, source=source)

@@ -146,9 +146,11 @@ def compare_reconstructions(ref, pyramid) -> dict:
     def rmse(a: torch.Tensor, b: torch.Tensor) -> float:
         return float((a - b).pow(2).mean().sqrt())
 
-    stored = torch.tensor(ref.noise_amps[1:], dtype=torch.float64)
-    amp_err = float(((torch.tensor(amps[1:], dtype=torch.float64) - stored).abs() / stored).max()) if len(amps) > 1 else 0.0
+    stored = torch.tensor(ref.noise_amps[1:len(amps)], dtype=torch.float64)
+    implied = torch.tensor(amps[1:], dtype=torch.float64)
+    amp_err = float(((implied - stored).abs() / stored).max()) if len(amps) > 1 else 0.0
     return {"real": real, "reference": theirs, "kit": kit,
-            "rmse_reference": rmse(theirs, real), "rmse_kit": rmse(kit, real), "rmse_kit_vs_reference": rmse(kit, theirs),
+            "rmse_reference": rmse(theirs, real), "rmse_kit": rmse(kit, real),
+            "rmse_kit_vs_reference": rmse(kit, theirs),
             "mask_disagreement": float(((kit[:, 3] > 0) != (theirs[:, 3] > 0)).float().mean()),
             "mean_shift": (kit - theirs).mean(dim=(0, 2, 3)).tolist(), "noise_amp_rel_err": amp_err}

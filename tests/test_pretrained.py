@@ -127,7 +127,7 @@ def test_download_records_unpacks_and_imports(tmp_path, server):
     src = loaded.meta["source"]
     assert src["image_id"] == IDS[1] and src["image_path"].endswith(f"real_images/{IDS[1]}.jpg")
     assert src["mask_path"].endswith(f"real_masks/{IDS[1]}.jpg") and src["original_size_known"]
-    assert loaded.pyramid.plan.original_size == (529, 622)
+    assert loaded.pyramid.plan.original_size == (529, 622) and src["weights"] == pretrained.PUBLISHED_WEIGHTS
     n = len(server.requests)
     pretrained.download_published(dest, parts=(1,), urls=_urls(server), progress=False)
     assert len(server.requests) == n, "a finished download was fetched again"

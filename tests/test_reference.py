@@ -241,7 +241,8 @@ def test_allow_listed_names_only(tmp_path):
     gs, _ = load_pth(dst)
     assert len(gs) == 8 and isinstance(gs[0], PickledObject) and not isinstance(gs[0], torch.nn.Module)
     assert gs[0].qualname == "SinGAN.models.ConvBlock" and gs[0].attrs == {}
-    with pytest.raises(reference.ReferenceFormatError, match=r"Gs.pth\[0\]: expected a SinGAN.models.GeneratorConcatSkip2CleanAdd, found SinGAN.models.ConvBlock"):
+    want = r"Gs.pth\[0\]: expected a SinGAN.models.GeneratorConcatSkip2CleanAdd, found SinGAN.models.ConvBlock"
+    with pytest.raises(reference.ReferenceFormatError, match=want):
         reference.generator_state(gs[0], f"{dst}[0]")
 
 

@@ -23,7 +23,8 @@ def register(sub) -> None:
     imp.add_argument("--image", type=Path, help="the training image (single model): names it and gives its size")
     imp.add_argument("--mask", type=Path, help="the training mask (single model)")
     imp.add_argument("--original-size", type=int, nargs=2, metavar=("H", "W"),
-                     help="size of the training image before the pyramid (default: from --image, else the finest scale)")
+                     help="size of the training image before the pyramid "
+                          "(default: from --image, else the finest scale)")
     imp.add_argument("--overwrite", action="store_true", help="replace existing models")
     imp.add_argument("--no-progress", action="store_true")
     imp.set_defaults(func=_import)
@@ -34,7 +35,8 @@ def register(sub) -> None:
                                      "DEST/reference/ and import into DEST/models/<image id>/. Rerunning resumes.")
     dl.add_argument("--parts", type=int, nargs="+", default=sorted(PUBLISHED_URLS), choices=sorted(PUBLISHED_URLS),
                     help="which of the 4 model archives (about 250 models each; default: all)")
-    dl.add_argument("--dest", type=Path, default=Path("pretrained"), help="where everything goes (default: pretrained/)")
+    dl.add_argument("--dest", type=Path, default=Path("pretrained"),
+                    help="where everything goes (default: pretrained/)")
     dl.add_argument("--archive", type=Path, nargs="+", default=[], metavar="FILE",
                     help="archives downloaded by hand (e.g. TrainedModels_1_clean.zip), used instead of fetching")
     dl.add_argument("--no-real-images", action="store_true",
