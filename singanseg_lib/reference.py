@@ -19,8 +19,8 @@ no discriminators: they generate, they cannot resume training.
 from __future__ import annotations
 
 import math
+import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,14 +301,15 @@ def import_reference(folder: str | Path, out_dir: str | Path, *, image_id: str |
 
     ``image_path``/``mask_path`` name the training image and mask where known (the original size
     is then read from the image unless given); ``weights`` says in ``source`` where the weights
-    come from (default: the reference code, imported as stored). The model is written into a temporary folder
-    beside ``out_dir`` and renamed when complete, so an interrupted import leaves nothing that
-    looks like a model. An existing ``out_dir`` raises unless ``overwrite``.
+    come from (default: the reference code, imported as stored). The model is written into a
+    hidden folder beside ``out_dir`` and renamed when complete, so an interrupted import leaves
+    nothing that looks like a model. An existing ``out_dir`` raises unless ``overwrite``.
     """
     folder, out_dir = Path(folder), Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         what = "a model" if (out_dir / META_FILE).exists() else "files"
-        raise OutputExistsError(f"{out_dir} already holds {what}; pass overwrite=True (CLI: --overwrite) to replace it")
+        raise OutputExistsError(f"{out_dir} already holds {what}; pass overwrite=True (CLI: --overwrite) "
+                                "to replace it")
     ref = read_reference(folder)
     if original_size is None and image_path is not None:
         from PIL import Image
@@ -317,15 +318,19 @@ def import_reference(folder: str | Path, out_dir: str | Path, *, image_id: str |
             original_size = (im.height, im.width)
     plan = infer_plan(ref.sizes, [w[0] for w in ref.widths], original_size=original_size)
     source = {"kind": SOURCE_KIND, "image_id": image_id or folder.name,
-              "image_path": str(image_path) if image_path else None, "mask_path": str(mask_path) if mask_path else None,
+              "image_path": str(image_path) if image_path else None,
+              "mask_path": str(mask_path) if mask_path else None,
               "reference_dir": str(folder.resolve()), "files": ref.files, "saved_on": ref.saved_on,
               "original_size_known": original_size is not None,
               "weights": weights or "trained by the reference SinGAN-Seg code, imported as stored"}
-    config = {"imported_from_reference": True, "min_size": min(plan.sizes[0]), "scale_factor": plan.scale_factor,
-              "layer_widths": [list(w) for w in ref.widths], "kernel_size": ref.kernel_sizes[0]}
+    config = {"imported_from_reference": True, "layer_widths": [list(w) for w in ref.widths],
+              "kernel_size": ref.kernel_sizes[0]}
     meta = new_meta(plan, channels=ref.channels, seed=None, config=config, source=source)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    for stale in out_dir.parent.glob(f".{out_dir.name}.partial-*"):  # left by a killed import
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
+    tmp.mkdir()
     try:
         for i, (state, widths, k) in enumerate(zip(ref.states, ref.widths, ref.kernel_sizes)):
             g = ScaleGenerator(ref.channels, widths, k)
