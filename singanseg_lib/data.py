@@ -192,7 +192,9 @@ def _by_stem(files: list[tuple[str, Path]], problems: list[str]) -> dict[str, Pa
 
 
 def _layout_files(root: Path, layout: str, problems: list[str], notes: list) -> tuple[str, dict, dict]:
-    """({id: image}, {id: mask}) for the chosen or detected layout."""
+    """(layout, {id: image}, {id: mask}) for the chosen or detected layout."""
+    if layout not in ("auto", "subfolders", "flat"):
+        raise ValueError(f"unknown layout {layout!r}; choose auto, subfolders or flat")
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
     if layout in ("auto", "subfolders"):
@@ -207,8 +209,6 @@ def _layout_files(root: Path, layout: str, problems: list[str], notes: list) -> 
         images = _by_stem([(p.stem[:-4] if p.stem.endswith("_img") else p.stem, p)
                            for p in files if not p.stem.endswith("_mask")], problems)
         return "flat", images, masks
-    if layout not in ("auto", "subfolders", "flat"):
-        raise ValueError(f"unknown layout {layout!r}; choose auto, subfolders or flat")
     inside = sorted(str(p.parent.relative_to(root)) for p in root.glob("*/images") if (p.parent / "masks").is_dir())
     hint = f"; the data set may be in {', '.join(inside)}/ (give that folder)" if inside else ""
     raise FileNotFoundError(f"{root}: no image/mask layout found: expected images/ + masks/ subfolders or "
@@ -257,8 +257,8 @@ def _check_pair(key: str, image: Path, mask: Path) -> tuple[Pair | None, list[st
                         f"at most {MAX_MIDGREY_FRACTION:.0%} allowed). Masks are white (polyp) on black")
     share = float(np.count_nonzero(grey > MASK_THRESHOLD)) / grey.size
     if share == 0:
-        top = int(grey.max())
-        notes.append(("empty mask (no polyp)" + (" - a class-label map? values are read as grey" if 1 < top < 32
+        label_hint = 1 < grey.max() < 32 and mask.suffix.lower() not in (".jpg", ".jpeg")  # JPEG noise aside
+        notes.append(("empty mask (no polyp)" + (" - a class-label map? values are read as grey" if label_hint
                                                   else ""), str(mask)))
     if label_map:
         notes.append(("mask stores 0/1, read as 0/255", str(mask)))
@@ -286,7 +286,7 @@ def load_dataset(folder: str | Path, *, layout: str = "auto", workers: int | Non
     notes: list[tuple[str, str]] = []
     layout, images, masks = _layout_files(root, layout, problems, notes)
     for key in sorted(set(images) - set(masks)):
-        problems.append(f"{images[key]}: no mask (expected {_expected_mask(root, layout, key, images[key])})")
+        problems.append(f"{images[key]}: no mask (expected {_expected_mask(root, layout, key)})")
     for key in sorted(set(masks) - set(images)):
         notes.append(("mask without an image, ignored", str(masks[key])))
     keys = sorted(set(images) & set(masks))
@@ -310,7 +310,7 @@ def load_dataset(folder: str | Path, *, layout: str = "auto", workers: int | Non
     return Dataset(root, layout, pairs, summary)
 
 
-def _expected_mask(root: Path, layout: str, key: str, image: Path) -> str:
+def _expected_mask(root: Path, layout: str, key: str) -> str:
     if layout == "subfolders":
         return f"a file {key}.<jpg|png|tif> in {[p for p in (root / 'masks', root / 'mask') if p.is_dir()][0]}"
     return f"{key}_mask.<jpg|png|tif> beside it"

@@ -181,9 +181,10 @@ def download_kvasir(dest: str | Path = DEFAULT_DEST, *, source: str = "kvasir", 
         raise _offline_help(Source(address, chosen.archive, chosen.where), dest, e) from None
     try:
         install_kvasir(path, dest, overwrite=True, progress=progress, origin=address)
-    except ValueError as e:
+    except ValueError as e:  # damaged, unsafe or not Kvasir-SEG: keep the error's type, add what happened
         path.unlink()
-        raise ValueError(f"{e}\nThe downloaded {path.name} was deleted; run again to download it anew.") from None
+        e.args = (f"{e}\nThe downloaded {path.name} was deleted; run again to download it anew.",)
+        raise
     if not keep_archive:
         path.unlink()
     return dest
