@@ -74,10 +74,12 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, timeout: 
         if sha256 and sha256_file(dest) != sha256.lower():
             raise ValueError(f"{dest} exists but its sha256 is not {sha256}; delete it to download {url} again")
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
     partial, meta = _partial_paths(dest)
     have = partial.stat().st_size if partial.exists() else 0
-    saved = read_json(meta) if have and meta.exists() else {}
+    try:
+        saved = read_json(meta) if have and meta.exists() else {}
+    except ValueError:
+        saved = {}  # a damaged record: the partial file's origin is unknown
     if have and saved.get("url") != url:
         have = 0  # a partial file of another URL (or of unknown origin): start over
     headers = {"User-Agent": "singanseg-kit"}
@@ -93,6 +95,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, timeout: 
             if total and int(total.group(1)) == have:
                 return _finish(partial, meta, dest, url, sha256)
             partial.unlink()
+            meta.unlink(missing_ok=True)
             raise DownloadError(f"{url}: the server no longer has the bytes after {have}; "
                                 "the partial file was removed, run again to download it afresh") from None
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
@@ -109,6 +112,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, timeout: 
                                     f"{response.headers.get('Content-Range')!r}; run again")
         length = response.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
+        dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(meta, {"url": url, "validator": _validator(response.headers), "total": total})
         with open(partial, "ab" if resumed else "wb") as fh, \
                 tqdm(total=total, initial=start, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:

@@ -294,6 +294,16 @@ def test_summary_and_pick_by_share(tmp_path):
     assert len(data.pick_by_share(ds, 10)) == 3
 
 
+def test_subset_and_lookup_by_id(tmp_path):
+    ds = data.load_dataset(_folder(tmp_path, n=4), progress=False)
+    part = ds.subset(["p3", "p1"])
+    assert part.ids == ["p1", "p3"] and ds.ids == ["p0", "p1", "p2", "p3"] and part["p3"] is ds["p3"]
+    with pytest.raises(KeyError, match="p9"):
+        ds.subset(["p9"])
+    with pytest.raises(KeyError, match="p9"):
+        ds["p9"]
+
+
 def test_resolve_data_dir(tmp_path, monkeypatch):
     assert data.resolve_data_dir("") == data.sample_dir() == data.resolve_data_dir("sample")
     monkeypatch.chdir(tmp_path)
