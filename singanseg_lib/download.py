@@ -8,7 +8,8 @@ file changed on the server starts over instead of being spliced).
 :func:`extract_archive` unpacks a zip or tar archive into a temporary sibling of the target and
 renames it into place only when every entry is written (and an optional ``verify`` accepted it).
 Before anything is written, every entry is checked: absolute paths, ``..`` components, links and
-device files are refused with :class:`UnsafeArchiveError` naming the entry.
+device files are refused with :class:`UnsafeArchiveError` naming the entry; a zip cut off where
+an inner zip's directory happens to end (stored ``.pth`` files are zips) is refused as incomplete.
 """
 from __future__ import annotations
 
@@ -192,7 +193,28 @@ def _open_archive(archive: Path):
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
         raise ValueError(f"{archive}: damaged archive ({e})") from None
     with handle:
+        if kind == "zip":
+            _refuse_cut_off_zip(handle, archive)
         yield kind, handle
+
+
+def _refuse_cut_off_zip(handle: zipfile.ZipFile, archive: Path) -> None:
+    """ValueError if the zip directory zipfile found belongs to a zip stored inside the archive.
+
+    A cut-off archive of stored zips (e.g. torch ``.pth`` files) can end just after an inner
+    file's directory; ``zipfile`` then reads that inner file as the whole archive. Its entries
+    start well after byte 0 although byte 0 holds a local file header: a genuine archive's
+    first entry is that header. (Data before a first entry that is *not* a zip header, as in
+    self-extracting archives, is left alone, as ``zipfile`` does.)
+    """
+    offsets = [info.header_offset for info in handle.infolist()]
+    if not offsets or min(offsets) == 0:
+        return
+    with open(archive, "rb") as fh:
+        starts_with_entry = fh.read(4) == b"PK\x03\x04"
+    if starts_with_entry:
+        raise ValueError(f"{archive}: not a complete zip archive (cut off: its last directory belongs to a file "
+                         f"stored inside it at byte {min(offsets)}; an incomplete download?)")
 
 
 def extract_archive(archive: str | Path, target: str | Path, *, overwrite: bool = False,
@@ -210,7 +232,6 @@ def extract_archive(archive: str | Path, target: str | Path, *, overwrite: bool 
     archive, target = Path(archive), Path(target)
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
     with _open_archive(archive) as (kind, handle):
         try:
             entries = _entries(kind, handle, archive)
@@ -219,6 +240,7 @@ def extract_archive(archive: str | Path, target: str | Path, *, overwrite: bool 
         claimed = sum(size for _, _, size, _ in entries)
         if claimed > max_bytes:
             raise ValueError(f"{archive}: claims {claimed} unpacked bytes (limit {max_bytes}); refused")
+        target.parent.mkdir(parents=True, exist_ok=True)  # only now: a refused archive leaves no folder behind
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         try:
             with tqdm(total=claimed, unit="B", unit_scale=True, desc=f"unpacking {archive.name}",

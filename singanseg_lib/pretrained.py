@@ -5,31 +5,29 @@ GPU-minutes each) and published them as four zip archives through the PyPI packa
 ``singan-seg-polyp``. That package downloads them without checksums, unpacks them without path
 checks and can only generate on CUDA. Here:
 
-- :func:`download_published` fetches the archives (resuming an interrupted download), records
-  the size and sha256 of every archive and of every file unpacked in ``manifest.json`` next to
-  them, unpacks safely (no path leaves the destination, no links), and imports every model with
+- :func:`download_published` fetches the archives with :func:`singanseg_lib.download.download`
+  (resuming an interrupted download), records the size and sha256 of every archive and of every
+  file unpacked in ``manifest.json`` next to them, unpacks with
+  :func:`singanseg_lib.download.extract_archive` (no path leaves the destination, no links, a
+  cut-off archive refused; a bad archive is moved aside), and imports every model with
   :func:`singanseg_lib.reference.import_reference` (no pickled code runs);
 - without internet it says which URL to fetch elsewhere and where to put the file
   (or ``--archive FILE``).
 
-Layout under ``dest``: ``archives/`` (the zips and ``manifest.json``), ``reference/`` (unpacked
-reference folders, one per image id), ``models/<image id>/`` (the kit's format).
+Layout under ``dest``: ``archives/`` (the zips and ``manifest.json``, whose ``files`` are keyed by
+their path inside the archive), ``reference/<archive name without .zip>/`` (each archive as
+unpacked, holding one reference folder per image id), ``models/<image id>/`` (the kit's format).
 """
 from __future__ import annotations
 
-import http.client
 import os
-import shutil
-import stat
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .files import atomic_path, atomic_write_json, read_json, sha256_file
+from .download import DownloadError, download, extract_archive
+from .files import atomic_write_json, read_json, sha256_file
 from .reference import find_reference_folders, import_reference, is_imported_from
 
 # From the package's own configuration: singan-seg-polyp 1.0.7 (PyPI sdist),
@@ -53,93 +51,25 @@ def archive_name(url: str) -> str:
     return PurePosixPath(urllib.parse.urlsplit(url).path).name
 
 
-# --- fetching and unpacking (minimal versions; see the report: download.py will replace these) ---
+# --- unpacking ---------------------------------------------------------------------------------
 
-class DownloadInterrupted(ConnectionError):
-    """The transfer stopped part-way; what arrived is kept in ``<file>.partial`` for the next try."""
+def _unpack(archive: Path, target: Path, *, progress: bool) -> dict[str, dict]:
+    """Unpack ``archive`` safely into the folder ``target``; returns {path in archive: {bytes, sha256}}.
 
-
-def _fetch(url: str, dest: Path, *, progress: bool = True, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` through ``dest.partial``, resuming what a previous try left."""
-    from tqdm.auto import tqdm
-
-    partial = dest.with_name(dest.name + ".partial")
-    have = partial.stat().st_size if partial.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        resp = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # nothing left to fetch: the partial file is complete
-            os.replace(partial, dest)
-            return dest
-        raise ConnectionError(f"{url}: HTTP {e.code} {e.reason}") from None
-    with resp:
-        resumed = have > 0 and resp.status == 206
-        if have and not resumed:
-            have = 0  # the server ignored the Range header: start over
-        length = resp.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
-        with open(partial, "ab" if resumed else "wb") as fh, \
-                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
-            try:
-                while block := resp.read(1 << 20):
-                    fh.write(block)
-                    bar.update(len(block))
-            except (OSError, http.client.HTTPException) as e:
-                raise DownloadInterrupted(f"{url}: download interrupted after {fh.tell()} bytes ({e!r}); "
-                                          "run the command again to resume") from None
-            fh.flush()
-            os.fsync(fh.fileno())
-    got = partial.stat().st_size
-    if total is not None and got != total:
-        raise DownloadInterrupted(f"{url}: got {got} of {total} bytes; run the command again to resume")
-    os.replace(partial, dest)
-    return dest
-
-
-def _member_target(root: Path, info: zipfile.ZipInfo, archive: Path) -> Path | None:
-    """Where a zip entry may go under ``root``; None for folders; raises for anything unsafe."""
-    name = info.filename.replace("\\", "/")
-    mode = info.external_attr >> 16
-    parts = PurePosixPath(name).parts
-    if (name.startswith("/") or (parts and ":" in parts[0]) or ".." in parts or not parts
-            or stat.S_ISLNK(mode)):
-        raise ValueError(f"{archive}: unsafe entry {info.filename!r} (absolute path, '..' or a link); "
-                         "the archive is damaged or malicious, nothing was unpacked")
-    if name.endswith("/"):
-        return None
-    target = root.joinpath(*parts)
-    if root.resolve() not in target.resolve().parents:
-        raise ValueError(f"{archive}: entry {info.filename!r} would land outside {root}; nothing was unpacked")
-    return target
-
-
-def _unpack(archive: Path, root: Path) -> dict[str, dict]:
-    """Unpack a zip into ``root`` after checking every entry; returns {relative path: {bytes, sha256}}."""
-    if not zipfile.is_zipfile(archive):
-        raise ValueError(f"{archive}: not a complete zip archive (truncated or damaged)")
+    :func:`~singanseg_lib.download.extract_archive` checks every entry first and renames the
+    folder into place only when complete; the records are taken from that complete folder.
+    An existing ``target`` is replaced: it is derived from the archive, and the manifest (not
+    the folder) says whether this archive was unpacked.
+    """
     records = {}
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            # A cut-off archive of stored .pth files (themselves zips) can end in an inner file's
-            # directory, which zipfile then reads as the archive: a real one starts at offset 0.
-            if not infos or min(i.header_offset for i in infos) != 0:
-                raise ValueError(f"{archive}: not a complete zip archive (truncated or damaged; its last "
-                                 "directory belongs to a file inside it)")
-            targets = [(_member_target(root, i, archive), i) for i in infos]
-            claimed = sum(i.file_size for i in infos)
-            if claimed > MAX_UNPACKED_BYTES:
-                raise ValueError(f"{archive}: claims {claimed} unpacked bytes; refused")
-            for target, info in targets:
-                if target is None:
-                    continue
-                with zf.open(info) as src, atomic_path(target) as tmp, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                records[target.relative_to(root).as_posix()] = {"bytes": target.stat().st_size,
-                                                                "sha256": sha256_file(target)}
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{archive}: damaged zip archive ({e})") from None
+
+    def record(folder: Path) -> None:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            records[path.relative_to(folder).as_posix()] = {"bytes": path.stat().st_size,
+                                                            "sha256": sha256_file(path)}
+
+    extract_archive(archive, target, overwrite=True, verify=record, max_bytes=MAX_UNPACKED_BYTES,
+                    progress=progress)
     return records
 
 
@@ -164,8 +94,8 @@ def _read_manifest(path: Path) -> dict:
                  "URLs from singan-seg-polyp 1.0.7 config.yaml", "archives": {}, "files": {}}
 
 
-def _offline_help(url: str, target: Path, error: Exception) -> ConnectionError:
-    return ConnectionError(
+def _offline_help(url: str, target: Path, error: Exception) -> DownloadError:
+    return DownloadError(
         f"could not download {url} ({error}). Without internet here: fetch that address on another "
         f"machine and put the file at {target} (or pass --archive FILE; the name must stay {target.name}), "
         "then run the command again")
@@ -181,14 +111,10 @@ def obtain_archive(url: str, archives_dir: Path, *, given: Path | None = None,
         path = given
     else:
         path = archives_dir / name
-        if not path.exists():
-            archives_dir.mkdir(parents=True, exist_ok=True)
-            try:
-                _fetch(url, path, progress=progress)
-            except DownloadInterrupted:
-                raise
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:  # offline, refused, 404...
-                raise _offline_help(url, path, getattr(e, "reason", e)) from None
+        try:  # an archive already there is returned as is; a partial one is resumed
+            download(url, path, progress=progress)
+        except DownloadError as e:  # offline, refused, 404, interrupted (its text says a rerun resumes)
+            raise _offline_help(url, path, e) from None
     return path, {"url": url, "path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path),
                   "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
@@ -225,13 +151,17 @@ def download_published(dest: str | Path, *, parts: tuple[int, ...] = (1, 2, 3, 4
         path, record = obtain_archive(url, archives_dir, given=by_name.get(name), progress=progress)
         if done.get("sha256") != record["sha256"] or not done.get("unpacked"):
             try:
-                files = _unpack(path, dest / "reference")
-            except ValueError as e:
+                files = _unpack(path, dest / "reference" / Path(name).stem, progress=progress)
+            except ValueError as e:  # damaged, cut off or unsafe: keep the error's type, add what happened
                 if name in by_name:
-                    raise ValueError(f"{e}; replace the file you gave with a good copy") from None
+                    e.args = (f"{e}; replace the file you gave with a good copy",)
+                    raise
                 aside = path.with_name(path.name + ".damaged")
                 os.replace(path, aside)  # so that the next run downloads it anew
-                raise ValueError(f"{e}; moved to {aside.name}, run again to download it anew") from None
+                e.args = (f"{e}; moved to {aside.name}, run again to download it anew",)
+                raise
+            # the folder was replaced: records of an earlier version of this archive are gone with it
+            manifest["files"] = {f: r for f, r in manifest["files"].items() if r.get("archive") != name}
             manifest["files"].update({f: {**r, "archive": name} for f, r in files.items()})
             manifest["archives"][name] = {**record, "key": key, "unpacked": True, "files": len(files)}
             atomic_write_json(manifest_path, manifest)
@@ -242,10 +172,18 @@ def download_published(dest: str | Path, *, parts: tuple[int, ...] = (1, 2, 3, 4
     return result
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """Under a dot folder, e.g. the ``.<name>.partial-*`` an unpacking killed part-way leaves behind."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def _real_pairs(root: Path) -> dict[str, tuple[Path, Path | None]]:
     """{image id: (image, mask)} from ``real_images/`` and ``real_masks/`` folders under ``root``."""
-    images = {p.stem: p for d in root.rglob("real_images") if d.is_dir() for p in d.iterdir() if p.is_file()}
-    masks = {p.stem: p for d in root.rglob("real_masks") if d.is_dir() for p in d.iterdir() if p.is_file()}
+    def files(kind):
+        return {p.stem: p for d in root.rglob(kind) if d.is_dir() and not _hidden(d, root)
+                for p in d.iterdir() if p.is_file()}
+
+    images, masks = files("real_images"), files("real_masks")
     return {k: (v, masks.get(k)) for k, v in images.items()}
 
 
@@ -258,13 +196,14 @@ def import_folder(root: str | Path, out_root: str | Path, *, weights: str | None
     """Import every reference model folder under ``root`` into ``out_root/<folder name>/``.
 
     Already imported models (same input files, by sha256) are skipped, so an interrupted import
-    resumes. Training images named ``real_images/<id>.*`` (and masks ``real_masks/<id>.*``)
-    under ``root`` are linked into each model's ``source``.
+    resumes; folders under a dot folder (leftovers of a killed unpacking) are ignored. Training
+    images named ``real_images/<id>.*`` (and masks ``real_masks/<id>.*``) under ``root`` are
+    linked into each model's ``source``.
     """
     from tqdm.auto import tqdm
 
     root, out_root = Path(root), Path(out_root)
-    folders = find_reference_folders(root)
+    folders = [f for f in find_reference_folders(root) if not _hidden(f, root)]
     if not folders:
         raise FileNotFoundError(f"{root}: no reference model folder (one holding Gs.pth) found")
     names = [f.name for f in folders]

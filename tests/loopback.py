@@ -12,7 +12,8 @@ import threading
 class FileServer:
     """``files`` maps URL paths to bytes. ``cut_after[path] = n`` makes the next full or ranged
     response stop after ``n`` body bytes (once). ``ignore_range`` answers every request with 200.
-    ``requests`` records (path, Range header) of every GET.
+    ``requests`` records (path, Range header) of every GET. A query string (``?dl=1``, as in
+    Dropbox addresses) is ignored: paths are looked up and recorded without it.
     """
 
     def __init__(self, files: dict[str, bytes]):
@@ -27,8 +28,9 @@ class FileServer:
                 pass
 
             def do_GET(self):
-                server.requests.append((self.path, self.headers.get("Range")))
-                body = server.files.get(self.path)
+                path = self.path.split("?")[0]
+                server.requests.append((path, self.headers.get("Range")))
+                body = server.files.get(path)
                 if body is None:
                     self.send_error(404, "Not Found")
                     return
@@ -50,7 +52,7 @@ class FileServer:
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 self.end_headers()
-                cut = server.cut_after.pop(self.path, None)
+                cut = server.cut_after.pop(path, None)
                 if cut is not None:
                     self.wfile.write(body[start:start + cut])
                     self.wfile.flush()

@@ -193,3 +193,25 @@ def test_verify_rejection_and_existing_target(tmp_path):
     extract_archive(archive, tmp_path / "out", overwrite=True, progress=False)
     assert not (tmp_path / "out" / "old.txt").exists() and (tmp_path / "out" / "set" / "notes.txt").exists()
     assert _leftovers(tmp_path) == []
+
+
+def test_zip_cut_off_after_a_stored_inner_zip_is_refused(tmp_path):
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:  # like a torch .pth file: itself a zip
+        zf.writestr("Gs/data.pkl", os.urandom(2000))
+    inner = inner.getvalue()
+    whole = io.BytesIO()
+    with zipfile.ZipFile(whole, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("set/model/Gs.pth", inner)
+        zf.writestr("set/model/Zs.pth", os.urandom(3000))
+    whole = whole.getvalue()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(whole[: whole.index(inner) + len(inner)])  # ends exactly where the inner zip ends
+    assert zipfile.is_zipfile(cut) and zipfile.ZipFile(cut).namelist() == ["Gs/data.pkl"]  # the trap
+    with pytest.raises(ValueError, match="cut.zip: not a complete zip archive.*stored inside it"):
+        extract_archive(cut, tmp_path / "work" / "out", progress=False)
+    assert not (tmp_path / "work").exists()
+    stub = tmp_path / "stub.zip"  # data before the first entry that is no zip header (self-extracting): kept
+    stub.write_bytes(b"#!stub\n" * 10 + whole)
+    out = extract_archive(stub, tmp_path / "out", progress=False)
+    assert (out / "set" / "model" / "Gs.pth").read_bytes() == inner
