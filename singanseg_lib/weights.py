@@ -260,8 +260,14 @@ def resolve_weights(name: str, *, path: str | Path | None = None, allow_random: 
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = f"{type(e).__name__}: {getattr(e, 'reason', None) or e}"
     if allow_random:
-        return ResolvedWeights(name, None, "random", RANDOM_NOTE)
+        return random_weights(name)
     raise MissingWeightsError(missing_message(spec, hub_dir, reason))
+
+
+def random_weights(name: str) -> ResolvedWeights:
+    """Random weights for ``name``, asked for explicitly (tests, the smoke preset); labelled :data:`RANDOM_NOTE`."""
+    weight_spec(name)
+    return ResolvedWeights(name, None, "random", RANDOM_NOTE)
 
 
 @contextlib.contextmanager

@@ -12,13 +12,25 @@ from PIL import Image
 from singanseg_lib import cli, style
 from singanseg_lib.files import OutputExistsError
 from singanseg_lib.pairing import read_manifest, read_rgb
-from singanseg_lib.weights import RANDOM_NOTE
+from singanseg_lib.weights import RANDOM_NOTE, random_weights
 from toy_sets import make_reals, make_set
+
+
+@pytest.fixture(autouse=True)
+def no_network_no_installed_weights(monkeypatch, tmp_path):
+    """Hermetic: an empty torch hub cache and a network that refuses, whatever this machine has."""
+    from singanseg_lib import weights
+
+    def refuse(url, timeout):
+        raise OSError("tests do not use the network")
+    monkeypatch.setattr(weights, "_open_url", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.delenv(weights.ENV_DIR, raising=False)
 
 
 @pytest.fixture(scope="module")
 def vgg():
-    return style.load_vgg19(allow_random=True, download=False)
+    return style.load_vgg19(weights=random_weights("vgg19"))
 
 
 def _images(n, h, w, colour, seed, spread=0.2):

@@ -1,7 +1,7 @@
 """FID between a real set and one or more synthetic sets (mean ± SD over sets, as the paper).
 
 The network and statistics are pytorch-fid's: pool3 (2048-d) of its FID Inception, float64
-mean and covariance (ddof = 1), the Fréchet distance (:mod:`.frechet`). What differs is the
+mean and covariance (ddof = 1), the Fréchet distance (:mod:`.frechet`, from the features). What differs is the
 resizing to the network's 299×299, chosen by ``resize``:
 
 - ``"clean"`` (default), as clean-fid (Parmar et al., CVPR 2022) argues: each channel of the
@@ -11,7 +11,7 @@ resizing to the network's 299×299, chosen by ``resize``:
   ``F.interpolate`` without antialiasing inside the network), to reproduce its numbers.
 
 Both squash the aspect ratio to a square, as pytorch-fid and clean-fid do. The statistics of a
-real set are cached in ``<cache_dir>/fid_stats/<key>.npz`` (written atomically), the key being a
+real set (its features) are cached in ``<cache_dir>/fid_stats/<key>.npz`` (atomic), the key being a
 hash of the files' names, sizes and sha256 plus the network's weights and the resize mode.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from PIL import Image
 from ..files import atomic_write_bytes, sha256_file
 from ..pairing import list_images, read_rgb
 from ..weights import RANDOM_NOTE
-from .frechet import frechet_distance, gaussian_stats
+from .frechet import frechet_distance_features
 from .inception import InceptionFeatures, load_inception
 
 FID_SIZE = 299
@@ -57,7 +57,7 @@ def image_for_fid(path: str | Path, *, resize: str = "clean") -> torch.Tensor:
         channels = [np.asarray(Image.fromarray(image[..., c].astype(np.float32)).resize(
             (FID_SIZE, FID_SIZE), Image.Resampling.BICUBIC)) for c in range(3)]
         return torch.from_numpy(np.clip(np.stack(channels), 0, 255) / 255).float()
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    x = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
     return F.interpolate(x, size=(FID_SIZE, FID_SIZE), mode="bilinear", align_corners=False)[0]
 
 
@@ -94,23 +94,26 @@ def fingerprint(files: Sequence[Path]) -> str:
     return h.hexdigest()
 
 
-def set_statistics(files: Files, net: InceptionFeatures, *, resize: str = "clean", cache_dir: str | Path | None = None,
-                   batch_size: int = 16, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(mu, sigma) of a set's pool3 features; cached when ``cache_dir`` is given (see module doc)."""
+def set_features(files: Files, net: InceptionFeatures, *, resize: str = "clean", cache_dir: str | Path | None = None,
+                 batch_size: int = 16, progress: bool = True) -> np.ndarray:
+    """N×2048 pool3 features of a set; cached in ``cache_dir`` when given (see the module doc).
+
+    The cache keeps the float32 network outputs (nothing is lost: the network computes in float32).
+    """
     paths = as_files(files)
     if cache_dir is None:
-        return gaussian_stats(fid_features(paths, net, resize=resize, batch_size=batch_size, progress=progress))
+        return fid_features(paths, net, resize=resize, batch_size=batch_size, progress=progress)
     settings = {"files": fingerprint(paths), "weights": net.label, "resize": resize, "size": FID_SIZE}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
     path = Path(cache_dir) / "fid_stats" / f"{key}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as cached:
-            return cached["mu"], cached["sigma"]
-    mu, sigma = gaussian_stats(fid_features(paths, net, resize=resize, batch_size=batch_size, progress=progress))
+            return cached["features"].astype(np.float64)
+    features = fid_features(paths, net, resize=resize, batch_size=batch_size, progress=progress)
     buf = io.BytesIO()
-    np.savez(buf, mu=mu, sigma=sigma, settings=json.dumps(settings))
+    np.savez(buf, features=features.astype(np.float32), settings=json.dumps(settings))
     atomic_write_bytes(path, buf.getvalue())
-    return mu, sigma
+    return features
 
 
 @dataclass
@@ -159,11 +162,11 @@ def fid_sets(real: Files, synthetic: dict[str, Files] | Sequence[Files], *, net:
         raise ValueError("no synthetic sets given")
     net = net or load_inception("fid", weights_path=weights_path, allow_random=allow_random, device=device)
     real_files = as_files(real)
-    mu_r, sigma_r = set_statistics(real_files, net, resize=resize, cache_dir=cache_dir or default_cache_dir(),
-                                   batch_size=batch_size, progress=progress)
+    real_features = set_features(real_files, net, resize=resize, cache_dir=cache_dir or default_cache_dir(),
+                                 batch_size=batch_size, progress=progress)
     values, sizes = {}, {}
     for name, files in synthetic.items():
         paths = as_files(files)
-        mu, sigma = set_statistics(paths, net, resize=resize, batch_size=batch_size, progress=progress)
-        values[name], sizes[name] = frechet_distance(mu_r, sigma_r, mu, sigma), len(paths)
+        features = set_features(paths, net, resize=resize, batch_size=batch_size, progress=progress)
+        values[name], sizes[name] = frechet_distance_features(real_features, features), len(paths)
     return FidResult(values, len(real_files), sizes, net.label, resize, net.weights.random)

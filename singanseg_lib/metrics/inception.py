@@ -26,7 +26,7 @@ import torchvision
 from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
 from torch import nn
 
-from ..weights import ResolvedWeights, random_init, resolve_weights
+from ..weights import ResolvedWeights, random_init, random_weights, resolve_weights
 
 # network name -> weights registry entry
 FEATURE_NETWORKS = {"fid": "fid_inception", "torchvision": "inception_v3_imagenet"}
@@ -91,23 +91,48 @@ class InceptionFeatures(nn.Module):
         return {d: out[d] for d in dims}
 
 
+def random_inception(network: str = "fid", *, seed: int = 0) -> nn.Module:
+    """The full layout of ``network`` with seeded random weights, usable as a feature network.
+
+    PyTorch's default init makes activations shrink layer by layer (pool3 ends near 1e-8), so
+    the batch-norm statistics are set from one pass over 2 seeded uniform-noise images at
+    299×299: every layer then gives activations of order 1, as trained weights do.
+    """
+    if network not in FEATURE_NETWORKS:
+        raise ValueError(f"unknown feature network {network!r}; choose from {', '.join(FEATURE_NETWORKS)}")
+    with random_init(seed):
+        net = fid_inception_layout() if network == "fid" else _torchvision_layout()
+    features = InceptionFeatures(net, network=network, weights=random_weights(FEATURE_NETWORKS[network]))
+    batch_norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in batch_norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average: the statistics of exactly this pass
+    features.train()
+    with torch.no_grad():
+        features(torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(seed)), dims=(2048,))
+    for bn in batch_norms:
+        bn.momentum = 0.1
+    return net.eval()
+
+
 def load_inception(network: str = "fid", *, weights: ResolvedWeights | None = None, weights_path=None,
                    allow_random: bool = False, download: bool = True,
                    device: str | torch.device = "cpu") -> InceptionFeatures:
     """Build the feature network ``network`` ("fid" or "torchvision") with its weights resolved by
     :func:`weights.resolve_weights` (or the given ``weights``). Random weights only with
-    ``allow_random``; they are seeded (seed 0), so two runs give the same random features."""
+    ``allow_random`` (or ``weights=random_weights(...)``): :func:`random_inception`, seed 0, so
+    two runs give the same random features."""
     if network not in FEATURE_NETWORKS:
         raise ValueError(f"unknown feature network {network!r}; choose from {', '.join(FEATURE_NETWORKS)}")
     if weights is None:
         weights = resolve_weights(FEATURE_NETWORKS[network], path=weights_path, allow_random=allow_random,
                                   download=download)
+    if weights.random:
+        return InceptionFeatures(random_inception(network), network=network, weights=weights).to(device)
     with random_init(0):
         net = fid_inception_layout() if network == "fid" else _torchvision_layout()
-    if not weights.random:
-        state = weights.state_dict()
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(f"{weights.path}: does not fit the '{network}' Inception layout ({e})") from None
+    try:
+        net.load_state_dict(weights.state_dict())
+    except RuntimeError as e:
+        raise ValueError(f"{weights.path}: does not fit the '{network}' Inception layout ({e})") from None
     return InceptionFeatures(net, network=network, weights=weights).to(device)

@@ -32,7 +32,7 @@ SIFID_DIMS = {64: TAPS[64] + ": SinGAN code (default)", 192: TAPS[192] + ": SinG
 
 
 def _tensor(image: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(device)
+    return torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float().div(255).to(device)
 
 
 def pixel_features(image: np.ndarray, net: InceptionFeatures, *, dims: int = 64) -> np.ndarray:
