@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from torch import nn
@@ -242,6 +243,20 @@ def _to_tensor(image: np.ndarray, hw: tuple[int, int]) -> torch.Tensor:
     return torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255)
 
 
+def _at_image_size(styled: torch.Tensor, content: torch.Tensor, image: np.ndarray) -> np.ndarray:
+    """The styled image at the size of ``image`` (H×W×3 uint8).
+
+    Optimised at a smaller working size, only the change style transfer made (styled − content)
+    is upsampled (bilinear) and added to the full-size generated image: colours and coarse
+    texture follow the real image while the generated image's fine detail is kept (resizing the
+    small result itself would blur it away, which SIFID would punish).
+    """
+    if tuple(styled.shape[-2:]) != image.shape[:2]:
+        delta = F.interpolate((styled - content)[None], size=image.shape[:2], mode="bilinear", align_corners=False)[0]
+        styled = (torch.from_numpy(image.copy()).permute(2, 0, 1).float().div(255).to(delta.device) + delta).clamp(0, 1)
+    return (styled.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+
+
 def _write_manifest(out_dir: Path, columns: tuple[str, ...], rows: dict[str, dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
@@ -258,8 +273,9 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
               progress: bool = True) -> StyleSummary:
     """Style every image of a synthetic set with its real image; write ``<set>_ST-<ratio>/``.
 
-    ``size``: optimise at this longer side (then resize back, so the image still fits its
-    mask), None = at the image's own size (the reference). ``samples``: only samples 0…N-1 of
+    ``size``: optimise at this longer side, then add the upsampled change to the full-size
+    image (so it still fits its mask and keeps its detail), None = at the image's own size (the
+    reference). ``samples``: only samples 0…N-1 of
     each real image (FAKE-N). Images already styled with the same settings are skipped; one
     styled with other settings raises unless ``overwrite``. The manifest gets ``st_ratio,
     st_steps, st_size, st_weights`` and is rewritten (atomically) after every batch, so an
@@ -299,16 +315,12 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
         for hw, items in groups.items():
             for i in range(0, len(items), batch_size):
                 batch = [(r, read_rgb(set_dir / r["image"])) for r in items[i:i + batch_size]]
-                styles = [np.asarray(Image.fromarray(read_rgb(source_of(set_dir, r, real_dir))).resize(
-                    (img.shape[1], img.shape[0]), Image.Resampling.BILINEAR)) for r, img in batch]
+                styles = [_style_image(set_dir, r, real_dir, img.shape[:2]) for r, img in batch]
                 content = torch.stack([_to_tensor(img, hw) for _, img in batch]).to(device)
                 style = torch.stack([_to_tensor(s, hw) for s in styles]).to(device)
                 result, history = transfer_style(content, style, vgg, ratio=ratio, steps=steps, record_every=steps)
                 for j, (row, img) in enumerate(batch):
-                    out = (result[j].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
-                    if out.shape[:2] != img.shape[:2]:
-                        out = np.asarray(Image.fromarray(out).resize((img.shape[1], img.shape[0]),
-                                                                     Image.Resampling.BICUBIC))
+                    out = _at_image_size(result[j], content[j], img)
                     save_image(out_dir / row["image"], Image.fromarray(out))
                     atomic_write_bytes(out_dir / row["mask"], (set_dir / row["mask"]).read_bytes())
                     done[row["image"]] = {**row, "sample": str(row["sample"]), **settings}
@@ -323,3 +335,58 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
         summary.seconds = time.perf_counter() - start
         bar.close()
     return summary
+
+
+def _style_image(set_dir: Path, row: dict, real_dir, hw: tuple[int, int]) -> np.ndarray:
+    """The row's real image resized to (h, w) as the style step sees it (PIL bilinear)."""
+    real = read_rgb(source_of(set_dir, row, real_dir))
+    return np.asarray(Image.fromarray(real).resize((hw[1], hw[0]), Image.Resampling.BILINEAR))
+
+
+def colour_gaps(set_dir: str | Path, *, real_dir: str | Path | None = None,
+                images: set[str] | None = None) -> dict[str, float]:
+    """How far a set's colours are from its real images' (notebook 04).
+
+    Mean over images (``images``: only these names) of |per-channel mean(synthetic) −
+    mean(real)| and of the same for the per-channel SD, in grey levels (0-255); the real image
+    is resized to the synthetic size as for style transfer.
+    """
+    set_dir = Path(set_dir)
+    mean_gaps, sd_gaps = [], []
+    for row in read_manifest(set_dir):
+        if images is not None and row["image"] not in images:
+            continue
+        syn = read_rgb(set_dir / row["image"]).reshape(-1, 3).astype(np.float64)
+        real = _style_image(set_dir, row, real_dir, read_rgb(set_dir / row["image"]).shape[:2])
+        real = real.reshape(-1, 3).astype(np.float64)
+        mean_gaps.append(np.abs(syn.mean(0) - real.mean(0)).mean())
+        sd_gaps.append(np.abs(syn.std(0) - real.std(0)).mean())
+    if not mean_gaps:
+        raise ValueError(f"{set_dir}: no images to compare")
+    return {"mean_gap": float(np.mean(mean_gaps)), "sd_gap": float(np.mean(sd_gaps)), "images": len(mean_gaps)}
+
+
+def style_examples(set_dir: str | Path, styled: dict[str, str | Path], *, n: int = 4,
+                   real_dir: str | Path | None = None) -> list[dict]:
+    """The first ``n`` images styled in every set of ``styled`` ({ratio: folder}), for the Fig. 7 grid."""
+    set_dir = Path(set_dir)
+    done = [{r["image"] for r in read_manifest(d)} for d in styled.values()]
+    rows = [r for r in read_manifest(set_dir) if all(r["image"] in names for names in done)][:n]
+    examples = []
+    for row in rows:
+        generated = read_rgb(set_dir / row["image"])
+        examples.append({"name": row["image"].removesuffix("_img.png"), "generated": generated,
+                         "real": _style_image(set_dir, row, real_dir, generated.shape[:2]),
+                         "styled": {ratio: read_rgb(Path(d) / row["image"]) for ratio, d in styled.items()},
+                         "mask": read_rgb(set_dir / row["mask"])[..., 0] > 127})
+    return examples
+
+
+def example_pair(set_dir: str | Path, row: dict, *, size: int | None = None, real_dir: str | Path | None = None,
+                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(content, style) of one manifest row as 1×3×h×w tensors in [0, 1], at the working size."""
+    set_dir = Path(set_dir)
+    image = read_rgb(set_dir / row["image"])
+    hw = _work_size(image.shape[:2], size)
+    real = _style_image(set_dir, row, real_dir, image.shape[:2])
+    return _to_tensor(image, hw)[None].to(device), _to_tensor(real, hw)[None].to(device)

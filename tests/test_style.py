@@ -152,6 +152,11 @@ def test_working_size_keeps_the_image_size_and_samples_limit(toy_set, vgg):
     assert [r["sample"] for r in rows] == [0, 0] and {r["st_size"] for r in rows} == {"24"}
     for row in rows:
         assert Image.open(summary.out_dir / row["image"]).size == (36, 30)
+        # only the (smooth) change is upsampled: 2 steps move colours a little and keep the detail
+        styled, source = read_rgb(summary.out_dir / row["image"]), read_rgb(toy_set / row["image"])
+        diff = styled.astype(float) - source
+        assert 0 < np.abs(diff).mean() < 3
+        assert np.abs(np.diff(diff, axis=1)).mean() < 0.2 * np.abs(np.diff(source.astype(float), axis=1)).mean()
     with pytest.raises(ValueError, match="too small"):
         style.style_set(toy_set, steps=2, size=12, vgg=vgg, progress=False, out_dir=toy_set.parent / "tiny")
 

@@ -116,6 +116,12 @@ def set_features(files: Files, net: InceptionFeatures, *, resize: str = "clean",
     return features
 
 
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, sample SD with ddof = 1, as the paper's tables); the SD is NaN for one value."""
+    v = np.asarray(list(values), dtype=np.float64)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+
+
 @dataclass
 class FidResult:
     """FID of each synthetic set against one real set, and the settings used."""
@@ -129,13 +135,12 @@ class FidResult:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(list(self.values.values())))
+        return mean_sd(self.values.values())[0]
 
     @property
     def sd(self) -> float:
         """Sample SD over sets (ddof = 1, as the paper's tables); NaN for a single set."""
-        v = list(self.values.values())
-        return float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+        return mean_sd(self.values.values())[1]
 
     def as_dict(self) -> dict:
         out = {"fid_by_set": self.values, "fid_mean": self.mean, "fid_sd": self.sd, "sd": "sample SD over sets",
