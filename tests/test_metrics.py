@@ -204,3 +204,26 @@ def test_cli_fid_and_sifid(folders, capsys, tmp_path):
     code = cli.main(["sifid", "-", str(syn), "--network", "fid", "--allow-random-weights", "--by-set", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0 and '"sifid_by_set"' in out and "real_0_1_img.png" in out
+
+
+@pytest.mark.slow
+def test_fid_equals_pytorch_fids_own_fid(folders, monkeypatch, tmp_path):
+    """End to end: our FID in 'pytorch-fid' resize mode vs pytorch-fid's calculate_fid_given_paths,
+    the same (random) weights installed where pytorch-fid loads them. Slow: scipy's sqrtm at 2048-d."""
+    from pytorch_fid.fid_score import calculate_fid_given_paths
+
+    tmp, _, syn = folders
+    (tmp / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(random_inception("fid").state_dict(), tmp / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp))
+    syn_only = tmp / "syn_images"
+    syn_only.mkdir()
+    for p in syn.glob("*_img.png"):
+        shutil.copy(p, syn_only / p.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        theirs = calculate_fid_given_paths([str(tmp / "real"), str(syn_only)], batch_size=1, device="cpu", dims=2048,
+                                           num_workers=0)
+    ours = fid_sets(tmp / "real", [syn_only], net=load_inception("fid", weights=random_weights("fid_inception")),
+                    resize="pytorch-fid", cache_dir=tmp_path / "c", progress=False)
+    assert ours.mean == pytest.approx(theirs, rel=1e-3)
