@@ -5,3 +5,5 @@ so notebooks write ``viz.plot_...``.
 from .core import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
 from .published import *  # noqa: F401,F403
+from .metrics import *  # noqa: F401,F403
+from .style import *  # noqa: F401,F403

