@@ -38,7 +38,8 @@ from .models import PAD, SinGANPyramid, draw_noise
 from .pyramid import ScalePlan, resize
 
 __all__ = ["PRECISIONS", "Samples", "sample_seed", "sample_noises", "sampling_copy", "default_batch_size",
-           "iter_sample_batches", "generate_from_seeds", "generate_samples", "to_uint8", "polyp_shares",
+           "iter_sample_batches", "generate_from_seeds", "generate_samples", "start_scale_sweep", "to_uint8",
+           "polyp_shares",
            "mask_mean_sd", "mask_diversity", "real_mask", "share_summary"]
 
 PRECISIONS = ("float32", "bfloat16")
@@ -233,6 +234,24 @@ def generate_samples(pyramid: SinGANPyramid, n: int, *, seed: int = 0, first: in
     return generate_from_seeds(pyramid, [sample_seed(seed, k) for k in indices], indices=indices,
                                start_scale=start_scale, batch_size=batch_size, original_size=original_size,
                                precision=precision, fuse=fuse)
+
+
+def start_scale_sweep(pyramid: SinGANPyramid, n: int, *, seed: int = 0, start_scales: Sequence[int] | None = None,
+                      **kwargs) -> list[dict]:
+    """The same ``n`` seeds at each start scale (default: 0 .. number of scales), and how much they vary.
+
+    Defined for notebook 02. One dict per start scale: ``start_scale``, ``samples``
+    (:class:`Samples`), ``image_sd`` (pixel-wise SD across the samples, averaged over pixels and
+    channels; images in [-1, 1]) and ``mask_sd`` (:func:`mask_diversity`; needs n >= 2).
+    """
+    start_scales = range(pyramid.plan.num_scales + 1) if start_scales is None else start_scales
+    rows = []
+    for s in start_scales:
+        samples = generate_samples(pyramid, n, seed=seed, start_scale=s, **kwargs)
+        rows.append({"start_scale": s, "samples": samples,
+                     "image_sd": float(samples.images.std(dim=0, correction=0).mean()) if n > 1 else 0.0,
+                     "mask_sd": mask_diversity(samples.masks) if n > 1 else 0.0})
+    return rows
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -25,7 +25,7 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -35,8 +35,8 @@ from .checkpoint import META_FILE, LoadedModel, load_model
 from .files import OutputExistsError, atomic_write_text, save_image
 from .generate import iter_sample_batches, sample_seed, to_uint8
 
-__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "ExportSummary", "find_models", "read_manifest", "read_sample",
-           "export_models"]
+__all__ = ["MANIFEST", "MANIFEST_COLUMNS", "ExportSummary", "ModelSamples", "find_models", "training_models",
+           "read_manifest", "read_sample", "load_model_samples", "export_models"]
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale",
@@ -60,8 +60,13 @@ class ExportSummary:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
 
-def find_models(path: str | Path) -> list[Path]:
-    """A model folder itself, or the model folders (with ``model.json``) inside ``path``, by name."""
+def find_models(path: str | Path | Sequence[str | Path]) -> list[Path]:
+    """A model folder itself, the model folders (with ``model.json``) inside ``path`` by name, or a list of them."""
+    if isinstance(path, (list, tuple)):
+        missing = [str(p) for p in path if not (Path(p) / META_FILE).is_file()]
+        if missing or not path:
+            raise FileNotFoundError(f"not trained model folders (no {META_FILE}): {', '.join(missing) or 'none given'}")
+        return [Path(p) for p in path]
     path = Path(path)
     if (path / META_FILE).is_file():
         return [path]
@@ -71,6 +76,16 @@ def find_models(path: str | Path) -> list[Path]:
     if not found:
         raise FileNotFoundError(f"{path}: no trained models in it (folders with {META_FILE})")
     return found
+
+
+def training_models(run_dir: str | Path) -> list[Path]:
+    """The models notebook 01 trained in ``run_dir`` (``01_training/models/<image-id>/``), by name."""
+    models_dir = Path(run_dir) / "01_training" / "models"
+    found = sorted(models_dir.glob(f"*/{META_FILE}")) if models_dir.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"no trained models in {models_dir}: run notebook 01_training first with the "
+                                "same run_dir (or the same preset)")
+    return [p.parent for p in found]
 
 
 def read_manifest(set_dir: str | Path) -> list[dict[str, Any]]:
@@ -104,6 +119,41 @@ def read_sample(set_dir: str | Path, row: dict[str, Any]) -> tuple[np.ndarray, n
     image = np.asarray(Image.open(set_dir / row["image"]).convert("RGB"))
     mask = np.asarray(Image.open(set_dir / row["mask"]).convert("L")) > 127
     return image, mask
+
+
+@dataclass
+class ModelSamples:
+    """One model's training image and its samples in a set, as read back from the files.
+
+    ``real_image``: 3 x h x w in [-1, 1] and ``real_mask``: h x w bool, the finest scale the model
+    was trained on; ``images``: N x H x W x 3 uint8; ``masks``: N x H x W bool; ``rows``: their
+    manifest rows, by sample index.
+    """
+
+    name: str
+    real_image: torch.Tensor
+    real_mask: torch.Tensor
+    images: np.ndarray
+    masks: np.ndarray
+    rows: list[dict[str, Any]]
+
+
+def load_model_samples(set_dir: str | Path, model_dir: str | Path, *, n: int | None = None) -> ModelSamples:
+    """The first ``n`` samples (all by default) of one model in a set, with the model's real image.
+
+    Defined for notebook 02. Samples are matched by ``source_image``, as exports resume.
+    """
+    model_dir = Path(model_dir)
+    loaded = load_model(model_dir)
+    image_id, source_image, _ = _source(loaded, model_dir)
+    rows = sorted((r for r in read_manifest(set_dir) if r["source_image"] == source_image), key=lambda r: r["sample"])
+    rows = rows[:n] if n is not None else rows
+    if not rows:
+        raise FileNotFoundError(f"{Path(set_dir) / MANIFEST}: no samples of {source_image} (model {model_dir})")
+    pairs = [read_sample(set_dir, r) for r in rows]
+    finest = loaded.reals[-1][0]
+    return ModelSamples(image_id, finest[:3].clamp(-1, 1), finest[3] > 0, np.stack([p[0] for p in pairs]),
+                        np.stack([p[1] for p in pairs]), rows)
 
 
 def _write_manifest(set_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
@@ -238,11 +288,12 @@ def _export_model(loaded: LoadedModel, model_dir: Path, out_dir: Path, manifest:
     return summary
 
 
-def export_models(models: str | Path, out_dir: str | Path, *, n_per_model: int = 10, seed: int = 0,
-                  start_scale: int = 0, batch_size: int | None = None, original_size: bool = False,
+def export_models(models: str | Path | Sequence[str | Path], out_dir: str | Path, *, n_per_model: int = 10,
+                  seed: int = 0, start_scale: int = 0, batch_size: int | None = None, original_size: bool = False,
                   precision: str = "float32", overwrite: bool = False, skip_incomplete: bool = False,
                   device: str | torch.device = "cpu", progress: bool = True) -> ExportSummary:
-    """Export ``n_per_model`` samples of every model in ``models`` (or of the one model it is) into one set.
+    """Export ``n_per_model`` samples of every model in ``models`` (a folder of models, one model, or a
+    list of model folders) into one set.
 
     Defined for notebook 02 and ``singanseg generate``. The paper makes 10 samples per image
     with start scale 0. Models still in training raise unless ``skip_incomplete`` (then they

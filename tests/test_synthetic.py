@@ -132,3 +132,18 @@ def test_manifest_of_a_later_step_is_refused(models_dir, tmp_path):
     (tmp_path / "manifest.csv").write_text("name,seed\nx,1\n")
     with pytest.raises(ValueError, match="not a synthetic-set manifest"):
         synthetic.read_manifest(tmp_path)
+
+
+def test_cli_generate_summary_and_resume(models_dir, tmp_path, capsys):
+    from singanseg_lib.cli import main
+
+    args = ["generate", str(models_dir), "--out", str(tmp_path / "set"), "--n", "2", "--preset", "smoke",
+            "--device", "cpu", "--no-progress", "--seed", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 model(s), 4 sample(s) written, 0 already there" in out and "samples/s" in out
+    assert main(args) == 0 and "0 sample(s) written, 4 already there (skipped)" in capsys.readouterr().out
+    assert main(args[:-1] + ["2"]) == 1  # other seed: refused, nothing replaced
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["generate", str(tmp_path / "none"), "--out", str(tmp_path / "x")]) == 1
+    assert "no such folder" in capsys.readouterr().err
