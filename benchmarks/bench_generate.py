@@ -14,8 +14,9 @@ seeds in every mode. Modes run interleaved, ``--rounds`` times, and the fastest 
   with batch size 1 / the default (memory-aware) batch size;
 - ``batched bf16``: the same with ``precision="bfloat16"`` (not the default; its pixel error is
   printed);
-- ``+ PNG``: the full export (:func:`synthetic.export_models`: generation, uint8 conversion, two
-  PNGs per sample written atomically, manifest).
+- ``+ PNG``: the full export (:func:`synthetic.export_models`: model loading, generation, uint8
+  conversion, two PNGs per sample written atomically, manifest), into a new folder each time.
+  Samples of random weights look like noise and compress badly, so PNG time is an upper bound.
 
 Also printed: where the time of one batched run goes (per scale, noise drawing, PNG writing),
 and the reference code's numbers on this kind of machine (``shared/reference_timings.yaml``).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +55,16 @@ def random_model(model_dir: Path, seed: int = 0) -> None:
         z = torch.randn(1, 4, *plan.sizes[s]) if s == 0 else torch.zeros(1, 4, *plan.sizes[s])
         meta = checkpoint.save_scale(model_dir, meta, s, g.eval(), noise_amp=1.0 if s == 0 else 0.1, z_opt=z,
                                      real=torch.zeros(1, 4, *plan.sizes[s]))
+
+
+def scale_gflop(plan, s: int, channels: int = 4) -> float:
+    """Multiply-adds x 2 of the 5 unpadded 3x3 convolutions of scale s's generator, per sample."""
+    h, w = (n + 2 * models.PAD for n in plan.sizes[s])
+    width, flop = plan.widths[s], 0
+    for i, (cin, cout) in enumerate([(channels, width), (width, width), (width, width), (width, width),
+                                     (width, channels)]):
+        flop += 2 * 9 * cin * cout * (h - 2 * (i + 1)) * (w - 2 * (i + 1))
+    return flop / 1e9
 
 
 def reference_style(pyramid, seeds: list[int]) -> None:
@@ -115,9 +127,11 @@ def main() -> None:
     batch = generate.default_batch_size(pyramid.plan, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
-    def export(batch_size, folder):
-        synthetic.export_models(tmp / "model", tmp / folder, n_per_model=args.samples, batch_size=batch_size,
-                                progress=False, device=device, overwrite=True)
+    fresh = iter(range(10**6))
+
+    def export(batch_size):  # a new folder each time: an existing set would be skipped (resume)
+        synthetic.export_models(tmp / "model", tmp / f"set_{next(fresh)}", n_per_model=args.samples,
+                                batch_size=batch_size, progress=False, device=device)
 
     modes = {
         "reference-style (one by one, plain)": lambda: reference_style(pyramid, seeds),
@@ -125,8 +139,8 @@ def main() -> None:
         f"batched (fused, batch {batch})": lambda: generate.generate_from_seeds(pyramid, seeds, batch_size=batch),
         f"batched bf16 (batch {batch})": lambda: generate.generate_from_seeds(pyramid, seeds, batch_size=batch,
                                                                              precision="bfloat16"),
-        "one-by-one + PNG": lambda: export(1, "set_1"),
-        f"batched + PNG (batch {batch})": lambda: export(batch, "set_b"),
+        "one-by-one + PNG": lambda: export(1),
+        f"batched + PNG (batch {batch})": lambda: export(batch),
     }
     generate.generate_from_seeds(pyramid, seeds[:batch], batch_size=batch)  # warm-up: kernels, caches
     times = {k: [] for k in modes}
@@ -147,6 +161,7 @@ def main() -> None:
                   "max_abs": float((full.images - half.images).abs().max()),
                   "mask_pixels_differing": float((full.masks != half.masks).float().mean()),
                   "note": "random-init weights; images in [-1, 1] (one grey level = 0.0078)"}
+    profile(pyramid, seeds[:batch], batch)  # warm-up of the profiled path
     parts = profile(pyramid, seeds, batch)
 
     print(f"\n{args.samples} samples at {pyramid.plan.sizes[-1][0]}x{pyramid.plan.sizes[-1][1]}, start scale 0, "
@@ -158,16 +173,22 @@ def main() -> None:
     print(f"\nbfloat16 vs float32: {bf16_error}")
     print("\nwhere the time of the batched float32 run goes (s/sample):")
     total = sum(parts.values())
-    for k, v in parts.items():
-        print(f"  {k:40s} {v:8.4f}  {100 * v / total:5.1f} %")
+    gflop = [scale_gflop(pyramid.plan, s) for s in range(pyramid.plan.num_scales)]
+    for i, (k, v) in enumerate(parts.items()):
+        rate = f"  {gflop[i]:6.2f} GFLOP, {gflop[i] / v:5.0f} GFLOP/s" if i < len(gflop) else ""
+        print(f"  {k:40s} {v:8.4f}  {100 * v / total:5.1f} %{rate}")
+    print(f"  total {sum(gflop):.1f} GFLOP per sample: at the 235 GFLOP/s ceiling of a 3x3 128-channel "
+          f"convolution on 2 threads here, {sum(gflop) / 235:.3f} s/sample at best in float32")
     record = {"samples": args.samples, "rounds": args.rounds, "size": list(pyramid.plan.sizes[-1]),
               "plan_sizes": [list(s) for s in pyramid.plan.sizes], "widths": list(pyramid.plan.widths),
               "weights": "random init (timing only)", "start_scale": 0, "batch_size": batch,
               "s_per_sample_best": best, "s_per_sample_rounds": times,
               "speedup_vs_reference_style": {k: base / v for k, v in best.items()},
               "reference_code_s_per_sample": REFERENCE, "bf16_error": bf16_error, "profile_s_per_sample": parts,
+              "gflop_per_sample_per_scale": gflop,
               "environment": environment_info(device)}
     atomic_write_json(args.out, record)
+    shutil.rmtree(tmp)
     print(f"\nsaved {args.out}")
 
 

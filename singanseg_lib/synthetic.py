@@ -47,7 +47,8 @@ FLUSH_SECONDS = 10.0
 
 @dataclass
 class ExportSummary:
-    """What an export did. ``written``: samples generated and saved now; ``skipped``: already there."""
+    """What an export did. ``written``: samples generated now (files already holding the same pixels
+    are kept); ``skipped``: already there; ``seconds``: wall time, model loading included."""
 
     out_dir: Path
     models: list[str] = field(default_factory=list)
@@ -266,25 +267,21 @@ def _export_model(loaded: LoadedModel, model_dir: Path, out_dir: Path, manifest:
         raise OutputExistsError(f"{out_dir}: {len(conflicts)} sample(s) of {image_id} exist with another seed, "
                                 f"start scale, source or size (e.g. {conflicts[0]}); pass overwrite=True "
                                 "(CLI: --overwrite) to replace them, or write to another folder")
-    start = time.perf_counter()
-    try:
-        batches = iter_sample_batches(loaded.pyramid, [sample_seed(seed, k) for k in todo], indices=todo,
-                                      start_scale=start_scale, batch_size=batch_size,
-                                      original_size=original_size, precision=precision) if todo else []
-        for batch in batches:
-            images = to_uint8(batch.images)
-            masks = batch.masks.numpy().astype(np.uint8) * 255
-            for i, k in enumerate(batch.indices):
-                img, msk = f"{image_id}_{k}_img.png", f"{image_id}_{k}_mask.png"
-                _save(out_dir / img, images[i], mask=False, overwrite=overwrite)
-                kept = _save(out_dir / msk, masks[i], mask=True, overwrite=overwrite)
-                manifest.set({"image": img, "mask": msk, "source_image": source_image, "source_path": source_path,
-                              "model": str(model_dir), "sample": k, "seed": batch.seeds[i],
-                              "start_scale": start_scale, "polyp_share": float((kept > 127).mean())})
-                summary.written += 1
-                progress.update(1)
-    finally:
-        summary.seconds = time.perf_counter() - start
+    batches = iter_sample_batches(loaded.pyramid, [sample_seed(seed, k) for k in todo], indices=todo,
+                                  start_scale=start_scale, batch_size=batch_size,
+                                  original_size=original_size, precision=precision) if todo else []
+    for batch in batches:
+        images = to_uint8(batch.images)
+        masks = batch.masks.numpy().astype(np.uint8) * 255
+        for i, k in enumerate(batch.indices):
+            img, msk = f"{image_id}_{k}_img.png", f"{image_id}_{k}_mask.png"
+            _save(out_dir / img, images[i], mask=False, overwrite=overwrite)
+            kept = _save(out_dir / msk, masks[i], mask=True, overwrite=overwrite)
+            manifest.set({"image": img, "mask": msk, "source_image": source_image, "source_path": source_path,
+                          "model": str(model_dir), "sample": k, "seed": batch.seeds[i],
+                          "start_scale": start_scale, "polyp_share": float((kept > 127).mean())})
+            summary.written += 1
+            progress.update(1)
     return summary
 
 
@@ -307,7 +304,7 @@ def export_models(models: str | Path | Sequence[str | Path], out_dir: str | Path
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = _Manifest(out_dir)
-    total = ExportSummary(out_dir)
+    total, start = ExportSummary(out_dir), time.perf_counter()
     bar = tqdm(total=n_per_model * len(model_dirs), unit="sample", desc="generating", disable=not progress)
     try:
         for model_dir in model_dirs:
@@ -326,8 +323,8 @@ def export_models(models: str | Path | Sequence[str | Path], out_dir: str | Path
             total.models += part.models
             total.written += part.written
             total.skipped += part.skipped
-            total.seconds += part.seconds
     finally:
         manifest.flush()
         bar.close()
+        total.seconds = time.perf_counter() - start
     return total
