@@ -7,3 +7,4 @@ from .data import *  # noqa: F401,F403
 from .published import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
+from .generation import *  # noqa: F401,F403
