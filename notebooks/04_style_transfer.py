@@ -46,7 +46,7 @@ st_size: int = 64  # optimise at this longer side in px, then resize back; 0 for
 st_batch_size: int = 4  # images of one size optimised together
 st_samples: int = 2  # style samples 0..N-1 of each real image (FAKE-N); 0 for all (paper: 10)
 st_examples: int = 3  # rows of the before/after grid
-allow_random_weights: bool = False  # without VGG19 weights, use random ones (labelled: not comparable)
+allow_random_weights: bool = True  # without VGG19 weights, use random ones (labelled: not comparable with the paper)
 vgg19_weights: str = ""  # a vgg19-dcbb9e9d.pth file or its folder, empty for the usual places (see weights.py)
 
 # %%

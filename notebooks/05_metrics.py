@@ -45,7 +45,7 @@ sifid_network: str = "fid"  # SIFID features: fid (pytorch-fid weights, installa
 sifid_dims: int = 64  # SIFID layer: 64 before the 1st max-pool (SinGAN code), 192 before the 2nd (its paper)
 fid_resize: str = "clean"  # clean (PIL bicubic on float, as clean-fid) or pytorch-fid (bilinear, as its command line)
 fid_batch_size: int = 16  # images per Inception pass
-allow_random_weights: bool = False  # without Inception weights, use random ones (labelled: not comparable)
+allow_random_weights: bool = True  # without Inception weights, use random ones (labelled: not comparable with the paper)
 inception_weights: str = ""  # weights file for the SIFID network, empty for the usual places (see weights.py)
 
 # %%
