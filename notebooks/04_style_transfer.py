@@ -73,7 +73,7 @@ samples = st_samples or None
 # Style transfer borrows a classifier's eyes. The kit looks for torchvision's VGG19 file
 # (`vgg19-dcbb9e9d.pth`, checked by its sha256 prefix) in the usual places and downloads it if it
 # can. On a machine without internet, put the file there by hand: the error says where. With
-# `allow_random_weights` (the smoke preset) a seeded random VGG19 stands in; its Gram matrices
+# `allow_random_weights` (the smoke and classroom presets) a seeded random VGG19 stands in; its Gram matrices
 # still respond to colour, so the mechanics can be watched, but every number and figure then says
 # *random weights: not comparable with the paper*.
 
