@@ -1,17 +1,18 @@
 """Generation speed: samples per second, batched vs one by one, at the paper's size.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_generate.py [--samples 50] [--rounds 2] [--device auto]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_generate.py [--samples 50] [--chunk 10] [--rounds 1] [--device auto]
 
 The model has the ``paper`` plan of the reference example polyp (622 x 529 px: 9 scales, 25 x 30
 up to 213 x 250, widths 32 / 64 / 128) with **random-init weights**: speed does not depend on
 the weights, so no trained model is needed (the samples are noise). Start scale 0, the same 50
-seeds in every mode. Modes run interleaved, ``--rounds`` times, and the fastest round counts
-(other work on a shared machine only ever slows a round down).
+seeds in every mode. Modes run interleaved in pieces of ``--chunk`` samples; the fastest piece of
+each mode counts (other work on a shared machine only ever slows a piece down) and the mean of
+all pieces is printed beside it.
 
 - ``reference-style``: one sample at a time through ``SinGANPyramid.generate`` as stored
   (BatchNorm separate, NCHW): the reference package's loop without its host round trips;
 - ``one-by-one`` / ``batched``: :func:`generate.generate_samples` (BatchNorm folded, channels-last)
-  with batch size 1 / the default (memory-aware) batch size;
+  with batch size 1 / the default (memory-aware) batch size (5 here);
 - ``batched bf16``: the same with ``precision="bfloat16"`` (not the default; its pixel error is
   printed);
 - ``+ PNG``: the full export (:func:`synthetic.export_models`: model loading, generation, uint8
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
 import tempfile
 import time
@@ -41,6 +43,29 @@ from singanseg_lib.pyramid import plan_scales, upsample_to
 
 # shared/reference_timings.yaml, max_size_250, start scale 0 (seconds per sample, 2-core CPU)
 REFERENCE = {"compute_only": 0.346, "with_png_writes": 0.425}
+
+
+def cpu_busy_share(window: float = 1.0) -> float:
+    """Share of all CPU time spent busy over ``window`` seconds (Linux /proc/stat), while we sleep."""
+    def sample():
+        with open("/proc/stat") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+    idle0, total0 = sample()
+    time.sleep(window)
+    idle1, total1 = sample()
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_idle(limit_s: float, max_busy: float = 0.15) -> bool:
+    """Wait (at most ``limit_s``) until other work leaves the CPUs nearly idle; True if it did."""
+    if limit_s <= 0 or not os.path.exists("/proc/stat"):
+        return True
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if cpu_busy_share() < max_busy:
+            return True
+    return False
 
 
 def random_model(model_dir: Path, seed: int = 0) -> None:
@@ -114,8 +139,11 @@ def profile(pyramid, seeds: list[int], batch_size: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=50)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=50, help="samples per mode and round")
+    ap.add_argument("--chunk", type=int, default=10, help="samples per interleaved piece (a multiple of the batch)")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                    help="before each piece wait up to S seconds for the CPUs to be idle (shared machines)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_generate.json"))
     args = ap.parse_args()
@@ -129,30 +157,41 @@ def main() -> None:
 
     fresh = iter(range(10**6))
 
-    def export(batch_size):  # a new folder each time: an existing set would be skipped (resume)
-        synthetic.export_models(tmp / "model", tmp / f"set_{next(fresh)}", n_per_model=args.samples,
+    def export(chunk, batch_size):  # a new folder each time: an existing set would be skipped (resume)
+        synthetic.export_models(tmp / "model", tmp / f"set_{next(fresh)}", n_per_model=len(chunk),
                                 batch_size=batch_size, progress=False, device=device)
 
     modes = {
-        "reference-style (one by one, plain)": lambda: reference_style(pyramid, seeds),
-        "one-by-one (fused)": lambda: generate.generate_from_seeds(pyramid, seeds, batch_size=1),
-        f"batched (fused, batch {batch})": lambda: generate.generate_from_seeds(pyramid, seeds, batch_size=batch),
-        f"batched bf16 (batch {batch})": lambda: generate.generate_from_seeds(pyramid, seeds, batch_size=batch,
-                                                                             precision="bfloat16"),
-        "one-by-one + PNG": lambda: export(1),
-        f"batched + PNG (batch {batch})": lambda: export(batch),
+        "reference-style (one by one, plain)": lambda c: reference_style(pyramid, c),
+        "one-by-one (fused)": lambda c: generate.generate_from_seeds(pyramid, c, batch_size=1),
+        f"batched (fused, batch {batch})": lambda c: generate.generate_from_seeds(pyramid, c, batch_size=batch),
+        f"batched bf16 (batch {batch})": lambda c: generate.generate_from_seeds(pyramid, c, batch_size=batch,
+                                                                               precision="bfloat16"),
+        "one-by-one + PNG": lambda c: export(c, 1),
+        f"batched + PNG (batch {batch})": lambda c: export(c, batch),
     }
-    generate.generate_from_seeds(pyramid, seeds[:batch], batch_size=batch)  # warm-up: kernels, caches
-    times = {k: [] for k in modes}
+    for fn in modes.values():  # warm-up: kernels for every batch shape, caches
+        fn(seeds[:batch])
+    # Pieces of --chunk samples, modes interleaved piece by piece: a burst of other work on a shared
+    # machine then hits all modes alike, and the fastest piece of each mode shows its own speed.
+    pieces = {k: [] for k in modes}
+    busy_pieces = 0
     for r in range(args.rounds):
-        for name, fn in modes.items():
-            sync()
-            t = time.perf_counter()
-            fn()
-            sync()
-            times[name].append((time.perf_counter() - t) / args.samples)
-            print(f"round {r + 1}: {name}: {times[name][-1]:.4f} s/sample", flush=True)
-    best = {k: min(v) for k, v in times.items()}
+        for start in range(0, args.samples, args.chunk):
+            chunk = seeds[start:start + args.chunk]
+            for name, fn in modes.items():
+                busy_pieces += not wait_for_idle(args.wait_idle)
+                sync()
+                t = time.perf_counter()
+                fn(chunk)
+                sync()
+                pieces[name].append((time.perf_counter() - t) / len(chunk))
+            print(f"round {r + 1}, samples {start}..{start + len(chunk) - 1}: "
+                  + ", ".join(f"{v[-1]:.3f}" for v in pieces.values()) + " s/sample", flush=True)
+    times = {k: sum(v) / len(v) for k, v in pieces.items()}
+    best = {k: min(v) for k, v in pieces.items()}
+    print(f"load average (1, 5, 15 min): {os.getloadavg()} on {os.cpu_count()} CPUs; pieces started on a busy "
+          f"machine: {busy_pieces} of {sum(len(v) for v in pieces.values())}")
     base = best["reference-style (one by one, plain)"]
 
     full = generate.generate_from_seeds(pyramid, seeds[:10], batch_size=batch)
@@ -164,12 +203,13 @@ def main() -> None:
     profile(pyramid, seeds[:batch], batch)  # warm-up of the profiled path
     parts = profile(pyramid, seeds, batch)
 
-    print(f"\n{args.samples} samples at {pyramid.plan.sizes[-1][0]}x{pyramid.plan.sizes[-1][1]}, start scale 0, "
-          f"{device}, {torch.get_num_threads()} threads, random-init weights; fastest of {args.rounds} rounds")
-    print(f"{'mode':42s} {'s/sample':>9s} {'samples/s':>9s} {'vs ref-style':>12s} {'vs reference code':>17s}")
+    print(f"\n{args.samples} samples x {args.rounds} round(s) per mode at {pyramid.plan.sizes[-1][0]}x"
+          f"{pyramid.plan.sizes[-1][1]}, start scale 0, {device}, {torch.get_num_threads()} threads, random-init "
+          f"weights; pieces of {args.chunk}: fastest piece (mean of all pieces)")
+    print(f"{'mode':42s} {'s/sample':>16s} {'samples/s':>9s} {'vs ref-style':>12s} {'vs reference code':>17s}")
     for name, t in best.items():
         ref = REFERENCE["with_png_writes" if "PNG" in name else "compute_only"]
-        print(f"{name:42s} {t:9.4f} {1 / t:9.2f} {base / t:11.2f}x {ref / t:16.2f}x")
+        print(f"{name:42s} {t:7.4f} ({times[name]:6.3f}) {1 / t:9.2f} {base / t:11.2f}x {ref / t:16.2f}x")
     print(f"\nbfloat16 vs float32: {bf16_error}")
     print("\nwhere the time of the batched float32 run goes (s/sample):")
     total = sum(parts.values())
@@ -182,11 +222,13 @@ def main() -> None:
     record = {"samples": args.samples, "rounds": args.rounds, "size": list(pyramid.plan.sizes[-1]),
               "plan_sizes": [list(s) for s in pyramid.plan.sizes], "widths": list(pyramid.plan.widths),
               "weights": "random init (timing only)", "start_scale": 0, "batch_size": batch,
-              "s_per_sample_best": best, "s_per_sample_rounds": times,
+              "chunk": args.chunk, "s_per_sample_fastest_piece": best, "s_per_sample_mean": times,
+              "s_per_sample_pieces": pieces,
               "speedup_vs_reference_style": {k: base / v for k, v in best.items()},
               "reference_code_s_per_sample": REFERENCE, "bf16_error": bf16_error, "profile_s_per_sample": parts,
               "gflop_per_sample_per_scale": gflop,
-              "environment": environment_info(device)}
+              "load_average_1_5_15_min_at_end": os.getloadavg(), "wait_idle_s": args.wait_idle,
+              "pieces_started_busy": busy_pieces, "environment": environment_info(device)}
     atomic_write_json(args.out, record)
     shutil.rmtree(tmp)
     print(f"\nsaved {args.out}")

@@ -31,7 +31,8 @@ def plot_real_vs_generated(entries: Sequence[tuple], *, n: int = 5, size: float 
     rows, titles, labels = [], [], []
     for name, real_image, real_mask, images, masks in entries:
         k = min(n, len(images))
-        rows += [[real_image, *[images[i] for i in range(k)]], [_mask01(real_mask), *[_mask01(masks[i]) for i in range(k)]]]
+        rows.append([real_image, *[images[i] for i in range(k)]])
+        rows.append([_mask01(real_mask), *[_mask01(masks[i]) for i in range(k)]])
         titles += [["real", *[f"sample {i}" for i in range(k)]], [""] * (k + 1)]
         labels += [name, "masks"]
     return image_grid(rows, titles=titles, row_labels=labels, size=size,
@@ -69,6 +70,8 @@ def plot_polyp_share_hist(real_shares, generated_shares, *, bin_width: float = 5
     Shares are fractions in [0, 1]; bins of ``bin_width`` percentage points as in Fig 10. Each
     panel counts its own masks; the dashed line is the mean.
     """
+    from matplotlib.ticker import MaxNLocator
+
     bins = np.arange(0, 100 + bin_width, bin_width)
     fig, axes = new_figure(1, 2, size=size, sharex=True)
     for ax, shares, label, colour in ((axes[0][0], real_shares, "real masks", "tab:blue"),
@@ -81,6 +84,7 @@ def plot_polyp_share_hist(real_shares, generated_shares, *, bin_width: float = 5
                      fontsize=9)
         ax.set_xlabel("polyp pixels (% of the image)")
         ax.set_ylabel("masks")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
