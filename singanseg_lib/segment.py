@@ -40,7 +40,8 @@ from torch import nn
 from .files import atomic_path, atomic_write_json
 from .segdata import AUGMENTATIONS, SegmentationArrays, augmentation
 
-__all__ = ["SegmentConfig", "SegmentResult", "ENCODER_WEIGHT_MODES", "METRIC_NAMES", "find_encoder_weights",
+__all__ = ["SegmentConfig", "SegmentResult", "ENCODER_WEIGHT_MODES", "METRIC_NAMES", "config_from_params",
+           "find_encoder_weights",
            "build_model", "polyp_metrics", "predict", "evaluate", "train_segmentation", "write_result", "load_segmenter"]
 
 ENCODER_WEIGHT_MODES = ("imagenet", "auto", "none")
@@ -89,6 +90,15 @@ class SegmentResult:
     history: list[dict[str, float]] = field(default_factory=list)
     weights: str = ""  # which encoder weights it started from
     seconds: float = 0.0
+
+
+def config_from_params(params: dict[str, Any], /, **overrides: Any) -> SegmentConfig:
+    """The config from a notebook's parameters: every ``seg_<field>`` entry, then ``overrides``."""
+    from .presets import make_config
+
+    names = {f.name for f in dataclasses.fields(SegmentConfig)}
+    values = {k[4:]: v for k, v in params.items() if k.startswith("seg_") and k[4:] in names}
+    return make_config(SegmentConfig, values, **overrides)
 
 
 def find_encoder_weights(encoder: str) -> Path:
