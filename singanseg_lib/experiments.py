@@ -38,10 +38,10 @@ import numpy as np
 
 from .files import read_json, sha256_file
 from .segdata import Pair, load_pairs
-from .segment import METRIC_NAMES, SegmentConfig, train_segmentation, write_result
+from .segment import SegmentConfig, train_segmentation, write_result
 
-__all__ = ["ST_CHOICES", "LeakageError", "RunSpec", "assign_folds", "check_no_leakage", "real_vs_fake_training",
-           "plan_real_vs_fake", "plan_small_data", "run_key", "run_experiment", "summarise", "KEY_VERSION"]
+__all__ = ["ST_CHOICES", "LeakageError", "RunSpec", "row_name", "assign_folds", "check_no_leakage", "real_vs_fake_training",
+           "plan_real_vs_fake", "plan_small_data", "run_key", "run_experiment", "KEY_VERSION"]
 
 ST_CHOICES = ("none", "1_1", "1_1000")  # content:style ratios of notebook 04 ("none": no style transfer)
 RESULT_FILE = "result.json"
@@ -276,19 +276,3 @@ def run_experiment(specs: Sequence[RunSpec], store: str | Path, *, device: str =
         if on_run:
             on_run(spec, result)
     return results
-
-
-def summarise(results: Sequence[Mapping[str, Any]], *, variant: str = "") -> dict[str, dict[str, Any]]:
-    """Per row: each metric's mean over folds (the paper's 3-fold average), its SD, and the folds used."""
-    rows: dict[str, list[Mapping[str, Any]]] = {}
-    for r in results:
-        if r.get("variant", "") == variant:
-            rows.setdefault(r["row"], []).append(r)
-    out = {}
-    for row, runs in rows.items():
-        entry: dict[str, Any] = {m: float(np.mean([r["metrics"][m] for r in runs])) for m in METRIC_NAMES}
-        entry.update({f"{m}_sd": float(np.std([r["metrics"][m] for r in runs])) for m in METRIC_NAMES})
-        entry.update(folds=sorted(r["fold"] for r in runs), n_train=[r["n_train"] for r in runs],
-                     best_epoch=[r["best_epoch"] for r in runs], weights=runs[0]["weights"])
-        out[row] = entry
-    return out

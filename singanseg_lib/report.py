@@ -31,7 +31,7 @@ import html
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -245,11 +245,14 @@ def render_html(tables: list[ReportTable], *, figures: Mapping[str, list[str]] |
     return "\n".join(out)
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into ``out_dir`` with links to every notebook's figures."""
+def write_report(run_dir: str | Path, out_dir: str | Path, *, figures_here: Sequence[str] = ()) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``out_dir`` with links to every notebook's figures.
+
+    ``figures_here``: PNG names in ``out_dir`` itself (the report notebook's own figures), shown first.
+    """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     tables = build_report(run_dir)
-    figures = {}
+    figures = {out_dir.name: list(figures_here)} if figures_here else {}
     for notebook, record in sorted(load_metrics(run_dir).items()):
         paths = [run_dir / notebook / name for name in record.get("figures", [])]
         rel = [Path("..", notebook, p.name).as_posix() if out_dir.parent == run_dir else str(p) for p in paths if p.exists()]

@@ -13,6 +13,7 @@ JPEG masks are binarised with ``L > 127``).
 from __future__ import annotations
 
 import csv
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +22,8 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["Pair", "SegmentationArrays", "IMAGE_SUFFIXES", "list_real_pairs", "read_synthetic_set",
-           "st_set_name", "find_synthetic_set", "load_pairs", "augmentation", "AUGMENTATIONS"]
+           "st_set_name", "find_synthetic_set", "load_sets", "modelled_ids", "read_pair", "load_pairs", "augmentation",
+           "AUGMENTATIONS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 MANIFEST_COLUMNS = ("image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale",
@@ -133,10 +135,13 @@ def find_synthetic_set(run_dir: str | Path, st: str = "none", *, set_name: str =
                             "first with the same run_dir (or the same preset)")
 
 
-_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+# Decoded pairs, most recent last; bounded (16,384 pairs at 128 px ~ 1 GB) for paper-sized runs.
+_CACHE: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+CACHE_PAIRS = 16_384
 
 
-def _read_pair(pair: Pair, size: int) -> tuple[np.ndarray, np.ndarray]:
+def read_pair(pair: Pair, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One pair at ``size x size``: (uint8 S x S x 3 image, bool S x S mask), cached per process."""
     key = (str(pair.image), str(pair.mask), size, pair.image.stat().st_mtime_ns, pair.mask.stat().st_mtime_ns)
     if key not in _CACHE:
         try:
@@ -147,6 +152,9 @@ def _read_pair(pair: Pair, size: int) -> tuple[np.ndarray, np.ndarray]:
         except (OSError, ValueError) as e:
             raise ValueError(f"{pair.image} / {pair.mask}: cannot read the pair ({e})") from None
         _CACHE[key] = (image, mask)
+        if len(_CACHE) > CACHE_PAIRS:
+            _CACHE.popitem(last=False)
+    _CACHE.move_to_end(key)
     return _CACHE[key]
 
 
@@ -154,7 +162,7 @@ def load_pairs(pairs: Sequence[Pair], *, size: int = 128) -> SegmentationArrays:
     """Read ``pairs`` at ``size x size`` (cached per process); see the module docstring for resizing."""
     if not pairs:
         raise ValueError("no pairs to load")
-    read = [_read_pair(p, size) for p in pairs]
+    read = [read_pair(p, size) for p in pairs]
     return SegmentationArrays(list(pairs), np.stack([r[0] for r in read]), np.stack([r[1] for r in read]))
 
 
@@ -178,3 +186,19 @@ def augmentation(seed: int):
         A.MotionBlur(blur_limit=(3, 7), p=0.2),
         A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
     ], seed=seed)
+
+
+def load_sets(run_dir: str | Path, sts: Sequence[str], *, set_name: str = "synthetic") -> dict[str, list[Pair]]:
+    """The synthetic set and its style-transferred twins named in ``sts`` ("none", "1_1", "1_1000")."""
+    return {st: read_synthetic_set(find_synthetic_set(run_dir, st, set_name=set_name)) for st in sts}
+
+
+def modelled_ids(sets: dict[str, Sequence[Pair]], *, min_samples: int = 1) -> list[str]:
+    """Ids of the real images with at least ``min_samples`` samples in every set (sorted)."""
+    counts = []
+    for pairs in sets.values():
+        c: dict[str, int] = {}
+        for p in pairs:
+            c[p.source] = c.get(p.source, 0) + 1
+        counts.append({k for k, v in c.items() if v >= min_samples})
+    return sorted(set.intersection(*counts)) if counts else []

@@ -214,8 +214,11 @@ def _epoch_batches(data: SegmentationArrays, config: SegmentConfig, seed: int, e
     order = torch.randperm(len(data), generator=g).tolist()
     if aug is not None:
         aug.set_random_seed(seed * 100_003 + epoch)
-    for i in range(0, len(order), config.batch_size):
-        idx = order[i:i + config.batch_size]
+    starts = list(range(0, len(order), config.batch_size))
+    if len(starts) > 1 and len(order) - starts[-1] == 1:
+        starts.pop()  # a last batch of one image joins the one before: batch norm needs two values per channel
+    for i, j in zip(starts, starts[1:] + [len(order)]):
+        idx = order[i:j]
         images, masks = data.images[idx], data.masks[idx]
         if aug is not None:
             done = [aug(image=im, mask=m.astype(np.uint8)) for im, m in zip(images, masks)]
@@ -270,6 +273,9 @@ def train_segmentation(train: SegmentationArrays, val: SegmentationArrays, confi
     from tqdm.auto import tqdm
     import segmentation_models_pytorch as smp
 
+    if len(train) == 1 and config.image_size < 64:
+        raise ValueError(f"one training image at {config.image_size} px: the encoder's last feature map is 1 x 1 and "
+                         "batch norm needs two values per channel; use image_size >= 64 or more images")
     device = torch.device(device)
     torch.manual_seed(seed)
     model, weights = build_model(config)

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from singanseg_lib import experiments, segdata
+from singanseg_lib import experiments, seg_results, segdata
 from singanseg_lib.experiments import LeakageError, check_no_leakage
 from singanseg_lib.segment import SegmentConfig
 
@@ -152,7 +152,7 @@ def test_interrupted_experiment_resumes_without_retraining(data, tmp_path, monke
     trained.clear()
     assert experiments.run_experiment(specs, tmp_path / "store", progress=False) and not trained
 
-    table = experiments.summarise(again)
+    table = seg_results.summarise(again)
     assert set(table) == {"real", "fake1_no_st"}
     real_runs = [r for r in again if r["row"] == "real"]
     assert table["real"]["iou"] == pytest.approx(sum(r["metrics"]["iou"] for r in real_runs) / len(real_runs))

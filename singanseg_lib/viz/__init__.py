@@ -3,3 +3,4 @@
 so notebooks write ``viz.plot_...``.
 """
 from .core import *  # noqa: F401,F403
+from .segment import *  # noqa: F401,F403
