@@ -8,7 +8,7 @@ leakage check of :mod:`experiments` works on these sources, so pairing always go
 Pixels are read once per process, resized to ``size x size`` (the paper resizes every image to
 128 x 128, aspect ratio not kept) and cached: images with PIL's antialiased bilinear resize,
 masks resized the same way as 0/255 grey levels and thresholded at > 127 (SPEC §1: Kvasir-SEG's
-JPEG masks are binarised with ``L > 127``).
+JPEG masks are binarised with ``L > 127``; masks stored as 0/1 are read as 0/255).
 """
 from __future__ import annotations
 
@@ -148,7 +148,10 @@ def read_pair(pair: Pair, size: int) -> tuple[np.ndarray, np.ndarray]:
             with Image.open(pair.image) as im:
                 image = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
             with Image.open(pair.mask) as im:
-                mask = np.asarray(im.convert("L").resize((size, size), Image.BILINEAR)) > 127
+                grey = np.asarray(im.convert("L"))
+            if grey.max() <= 1:  # masks stored as 0/1 (common outside Kvasir-SEG) rather than 0/255
+                grey = grey * np.uint8(255)
+            mask = np.asarray(Image.fromarray(grey).resize((size, size), Image.BILINEAR)) > 127
         except (OSError, ValueError) as e:
             raise ValueError(f"{pair.image} / {pair.mask}: cannot read the pair ({e})") from None
         _CACHE[key] = (image, mask)

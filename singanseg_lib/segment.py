@@ -261,7 +261,7 @@ def load_segmenter(path: str | Path, *, device: torch.device | str = "cpu") -> t
 
 def train_segmentation(train: SegmentationArrays, val: SegmentationArrays, config: SegmentConfig, *, seed: int,
                        device: torch.device | str = "cpu", state_dir: str | Path | None = None,
-                       progress: bool = True, save_every_s: float = 60.0,
+                       progress: bool = True, save_every_s: float = 300.0,
                        on_epoch: Callable[[int, dict], None] | None = None) -> SegmentResult:
     """Train a UNet++ on ``train``, validating on ``val`` after every epoch; keep the best epoch by IoU.
 

@@ -89,3 +89,13 @@ def test_compare_rejects_unknown_table():
         ("dice_loss", "iou", "f_score", "accuracy", "recall", "precision"), 0.5)}})
     rows = [row for row, src, _ in extra.lines if src == "paper"]
     assert rows[-1] == "fake6_no_st" and json.dumps(extra.lines)  # rows only we have come last
+
+
+def test_cli_report(partial_run, tmp_path, capsys):
+    from singanseg_lib.cli import main
+
+    assert main(["report", "--run-dir", str(partial_run), "--out", str(tmp_path / "out")]) == 0
+    assert "2 of 6 tables have results" in capsys.readouterr().out
+    assert "not run" in (tmp_path / "out" / "report.md").read_text()
+    assert main(["report", "--run-dir", str(tmp_path / "missing")]) == 1
+    assert "no such run directory" in capsys.readouterr().err

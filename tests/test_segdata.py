@@ -55,3 +55,12 @@ def test_broken_manifests(real_root, tmp_path):
         segdata.read_synthetic_set(set_dir)
     with pytest.raises(FileNotFoundError, match="02_generation"):
         segdata.read_synthetic_set(tmp_path / "empty")
+
+
+def test_masks_stored_as_zero_one(real_root):
+    from PIL import Image
+
+    pair = segdata.list_real_pairs(real_root)[0]
+    as_255 = segdata.read_pair(pair, 32)[1]
+    Image.fromarray((np.asarray(Image.open(pair.mask)) > 127).astype(np.uint8)).save(pair.mask)
+    assert np.array_equal(segdata.read_pair(pair, 32)[1], as_255) and as_255.any()
