@@ -61,7 +61,7 @@ seg_batch_size: int = 8  # images per step (the paper does not say)
 seg_augment: bool = True  # Albumentations on the training images (paper: yes)
 seg_channels_last: bool = True  # NHWC memory layout (faster on CPU)
 seg_folds: int = 3  # cross-validation folds (paper: 3)
-seg_fake_ns: list = [1, 2, 3]  # FAKE-N: synthetic samples per training image (paper: 1 to 5)
+seg_fake_ns: list = [1, 2]  # FAKE-N: synthetic samples per training image (paper: 1 to 5; at most st_samples)
 seg_st: list = ["none", "1_1", "1_1000"]  # synthetic sets: none (no style transfer) or a content:style ratio
 
 # %%
@@ -82,13 +82,17 @@ print(config)
 # The real images come from the data folder; the synthetic sets are the ones notebook 02 exported
 # (and notebook 04 style-transferred). Each synthetic sample names, in its set's `manifest.csv`,
 # the real image whose model generated it. Only real images that have a model in **every** set
-# take part in training, so REAL and every FAKE row learn from the same source images. (In the
-# paper all 1,000 images have a model; a classroom run trains only a few.)
+# (with at least max(FAKE-N) samples) take part in training, so REAL and every FAKE row learn from
+# the same source images. (In the paper all 1,000 images have a model; a classroom run trains only
+# a few.) Validation uses every image of the held-out fold, with or without a model.
 
 # %%
 modelled = segdata.modelled_ids(sets, min_samples=max(seg_fake_ns))
-folds = experiments.assign_folds([p.source for p in real], k=seg_folds, seed=seed, first=modelled)
-atomic_write_json(run.path("folds.json"), {"seed": seed, "folds": folds, "modelled": modelled})
+folds, folds_source = experiments.series_folds(run_dir, [p.source for p in real], k=seg_folds, seed=seed)
+run_folds = experiments.trainable_folds(folds, modelled)
+atomic_write_json(run.path("folds.json"), {"source": folds_source, "folds": folds, "modelled": modelled,
+                                           "validation_folds_run": run_folds})
+print(f"split: {folds_source}; validation folds run: {[f + 1 for f in run_folds]}")
 seg_results.fold_summary(folds, modelled)
 
 # %% [markdown]
@@ -112,8 +116,9 @@ run.figure(fig, "training_examples")
 # saved epoch. Before any training, each training list is checked for leakage.
 
 # %%
-specs = experiments.plan_real_vs_fake(real, folds, sets, fake_ns=seg_fake_ns, config=config, seed=seed)
-print(f"{len(specs)} trainings: {seg_folds} folds x (REAL + {len(seg_fake_ns)} FAKE-N x {len(sets)} sets); "
+specs = experiments.plan_real_vs_fake(real, folds, sets, fake_ns=seg_fake_ns, config=config, seed=seed,
+                                      modelled=modelled, only_folds=run_folds)
+print(f"{len(specs)} trainings: {len(run_folds)} folds x (REAL + {len(seg_fake_ns)} FAKE-N x {len(sets)} sets); "
       f"training sizes {sorted({len(s.train) for s in specs})} images, validation {sorted({len(s.val) for s in specs})}")
 results = experiments.run_experiment(specs, run.path("runs"), device=run.device)
 
@@ -134,21 +139,22 @@ fig = viz.plot_real_vs_fake_iou(table, paper_rows, subtitle=f"{config.encoder}, 
 run.figure(fig, "fig9_real_vs_fake_iou")
 
 # %% [markdown]
-# How training went in fold 1: the validation IoU per epoch (★ marks the epoch kept) and the
+# How training went in the first fold run: the validation IoU per epoch (★ marks the epoch kept) and the
 # training loss. A curve that still rises at the end says more epochs would help; one that peaks
 # early and falls says the model starts to memorise its few training images.
 
 # %%
-run.figure(viz.plot_training_curves([r for r in results if r["fold"] == 0]), "training_curves_fold1")
+run.figure(viz.plot_training_curves([r for r in results if r["fold"] == run_folds[0]]), "training_curves")
 
 # %% [markdown]
-# What the models see: validation images of fold 1 with the true mask and the predictions of the
+# What the models see: validation images of the first fold run, with the true mask and the predictions of the
 # REAL model and of the largest FAKE-N with the last style-transfer setting.
 
 # %%
 fake_row = experiments.row_name(max(seg_fake_ns), list(sets)[-1])
-images, masks, predictions = seg_results.predict_rows(specs, run.path("runs"), ["real", fake_row], n=4, device=run.device)
-run.figure(viz.plot_predictions(images, masks, predictions), "predictions_fold1")
+images, masks, predictions = seg_results.predict_rows(specs, run.path("runs"), ["real", fake_row], fold=run_folds[0],
+                                                     n=4, device=run.device)
+run.figure(viz.plot_predictions(images, masks, predictions), "predictions")
 
 # %%
 if interactive:
@@ -175,7 +181,9 @@ if interactive:
 
 # %%
 data = seg_results.data_description(data_dir, real, modelled, [segdata.find_synthetic_set(run_dir, st) for st in sets])
-entry = seg_results.table_entry(table, results, config, data=data, cv_folds=seg_folds)
+entry = seg_results.table_entry(table, results, config, data=data, cv_folds=len(run_folds))
+if len(run_folds) < len(folds):
+    run.note(f"only validation folds {[f + 1 for f in run_folds]} of {len(folds)} had models to train on")
 if "random init" in entry["weights"]:
     run.note("UNet++ encoder from random init: not comparable with the paper (ImageNet weights)")
 run.save_metrics({"table2_real_vs_fake": entry})

@@ -20,13 +20,14 @@
 # when only a handful of annotated images exist — a common case in medicine. A SinGAN-Seg model
 # needs a single image, and it can produce any number of new image/mask pairs from it. So from
 # R real images we can make 10·R synthetic pairs. Which trains a better segmentation model: the R
-# real images, or the 10·R synthetic ones?
+# real images, or the 10·R synthetic ones? (A classroom run styles 2 samples per image in notebook
+# 04, so it compares R with 2·R.)
 #
 # How it is set up (as in the paper):
 # - From fold 1 of a 3-fold split, the first **R** images (the paper: R = 5, 10, …, 50; each set
 #   contains the smaller ones) train UNet++ as **real_R**.
-# - Their models' first 10 samples each, after style transfer 1:1000 (the best setting of Table 2),
-#   train UNet++ as **fake_10R** — synthetic data only.
+# - Their models' first 10 samples each (`seg_small_per_image`), after style transfer 1:1000 (the
+#   best setting of Table 2), train UNet++ as **fake_10R** — synthetic data only.
 # - Both are validated on the real images of folds 2 and 3, which no model has seen.
 # - The paper's Discussion also combines SinGAN-Seg with classic augmentation: the same
 #   comparison with **Albumentations on both sides** (flips, shift-scale-rotate, motion blur,
@@ -59,8 +60,8 @@ seg_batch_size: int = 8  # images per step (the paper does not say)
 seg_channels_last: bool = True  # NHWC memory layout (faster on CPU)
 seg_folds: int = 3  # folds of the real images: fold 1 trains, the others validate (paper: 3)
 seg_small_epochs: int = 30  # training epochs per run (paper: 100)
-seg_small_r: list = [1, 2, 3]  # numbers R of real training images (paper: 5, 10, ..., 50)
-seg_small_per_image: int = 10  # synthetic samples per real image (paper: 10)
+seg_small_r: list = [1, 2, 3, 4, 5]  # numbers R of real training images (paper: 5, 10, ..., 50)
+seg_small_per_image: int = 2  # synthetic samples per real image (paper: 10; at most st_samples)
 
 # %%
 run = start_notebook("07_small_data", run_dir=run_dir, seed=seed, device=device, params=dict(
@@ -77,18 +78,24 @@ print(config)
 # %% [markdown]
 # ## The split
 #
-# Only fold 1 trains, so the images that have a SinGAN-Seg model (with enough style-transferred
-# samples) are placed in fold 1 first; the rest of fold 1 and folds 2–3 are filled with the other
-# images. When every image has a model (the paper), this is a plain seeded 3-fold split.
+# The folds are the series' split (notebook 00's `folds.json`). The training pool is the images
+# of fold 1 that have a SinGAN-Seg model with enough style-transferred samples, in fold order;
+# R = 5 takes the first 5, R = 10 the first 10, and so on. In the paper every image has a model;
+# a classroom run has models for a few images only, so its R stops at the size of that pool.
 
 # %%
 modelled = segdata.modelled_ids({"1_1000": synthetic}, min_samples=seg_small_per_image)
-folds = experiments.assign_folds([p.source for p in real], k=seg_folds, seed=seed, first=modelled, pack_first=True)
-atomic_write_json(run.path("folds.json"), {"seed": seed, "folds": folds, "modelled": modelled})
+folds, folds_source = experiments.series_folds(run_dir, [p.source for p in real], k=seg_folds, seed=seed)
+pool = [i for i in folds[0] if i in modelled]
+r_values = [r for r in seg_small_r if r <= len(pool)]
+atomic_write_json(run.path("folds.json"), {"source": folds_source, "folds": folds, "pool": pool, "r": r_values})
+print(f"split: {folds_source}; fold 1 has {len(pool)} image(s) with a model: R = {r_values}")
+if len(r_values) < len(seg_small_r):
+    run.note(f"R = {[r for r in seg_small_r if r > len(pool)]} skipped: fold 1 has {len(pool)} image(s) with a model")
 seg_results.fold_summary(folds, modelled)
 
 # %%
-specs = experiments.plan_small_data(real, folds, synthetic, r_values=seg_small_r, per_image=seg_small_per_image,
+specs = experiments.plan_small_data(real, folds, synthetic, r_values=r_values, per_image=seg_small_per_image,
                                     config=config, seed=seed)
 print(f"{len(specs)} trainings; validation: {len(specs[0].val)} real images of folds 2-{seg_folds}")
 
@@ -143,7 +150,7 @@ for variant, by_r in gains.items():
 
 # %%
 run.figure(viz.plot_training_curves([r for r in results if not r["variant"]]), "training_curves")
-r_max = max(seg_small_r)
+r_max = max(r_values)
 rows = [f"real_{r_max}", f"fake_{seg_small_per_image * r_max}"]
 images, masks, predictions = seg_results.predict_rows(specs, run.path("runs"), rows, n=4, device=run.device)
 run.figure(viz.plot_predictions(images, masks, predictions), "predictions")
@@ -162,10 +169,11 @@ if interactive:
 #
 # The paper used R = 5…50 real images, 100 epochs, an ImageNet-pretrained `se_resnext50_32x4d`
 # encoder, 667 validation images and SinGAN-Seg models trained for 2,000 iterations per scale.
-# A classroom run has a few models (so R = 1–3), a small encoder from random initialisation
-# (unless ImageNet weights were found), 30 epochs and a validation set of a few dozen images:
-# absolute scores are far below the paper's and one run per R is noisy. The comparison that
-# carries over is the sign of the gain at the smallest R — does one real image do worse than ten
+# A classroom run has models for 10 images (so R stops at the few of them in fold 1), 2 styled
+# samples per image instead of 10, briefly trained SinGAN-Seg models, a small encoder from random
+# initialisation (unless ImageNet weights were found), 30 epochs and a validation set of two dozen
+# images: absolute scores are far below the paper's and one run per R is noisy. The comparison that
+# carries over is the sign of the gain at the smallest R — does one real image do worse than the
 # synthetic ones made from it? — read with that noise in mind. The `paper` preset on a GPU
 # reproduces the experiment itself.
 

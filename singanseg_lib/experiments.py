@@ -1,5 +1,7 @@
 """The paper's segmentation experiments: who trains on what, without leakage, cached and resumable.
 
+**Folds** are the series' split (notebook 00's ``folds.json``, :func:`series_folds`).
+
 **Experiment 1** (Table 2, Fig 9; notebook 06): k-fold cross-validation (k = 3) over the real
 images. For each fold, UNet++ trains either on the real images of the other folds (``real``) or
 only on synthetic samples of those images' SinGAN-Seg models — FAKE-N = the first N samples per
@@ -8,7 +10,8 @@ training image (``sample < N``) — without style transfer or with content:style
 Validation is always the held-out real fold. Where not every real image has a model (a classroom
 run trains a few), both the real and the synthetic training lists use only the training-fold
 images that have one, so the two sides see the same source images; validation still uses every
-image of the held-out fold.
+image of the held-out fold, and a fold whose training folds hold no model is skipped
+(:func:`trainable_folds`).
 
 **Experiment 2** (Table 3, Figs 10-11; notebook 07): from fold 1, the first R images that have a
 model (R = 5, 10, ..., 50; subsets are nested) vs the ``per_image`` (paper: 10) first synthetic
@@ -29,18 +32,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
-
-import numpy as np
 
 from .files import read_json, sha256_file
 from .segdata import Pair, load_pairs
 from .segment import SegmentConfig, train_segmentation, write_result
 
-__all__ = ["ST_CHOICES", "LeakageError", "RunSpec", "row_name", "assign_folds", "check_no_leakage", "real_vs_fake_training",
+__all__ = ["ST_CHOICES", "LeakageError", "RunSpec", "row_name", "series_folds", "trainable_folds", "check_no_leakage", "real_vs_fake_training",
            "plan_real_vs_fake", "plan_small_data", "run_key", "run_experiment", "KEY_VERSION"]
 
 ST_CHOICES = ("none", "1_1", "1_1000")  # content:style ratios of notebook 04 ("none": no style transfer)
@@ -73,28 +73,33 @@ def row_name(fake_n: int, st: str) -> str:
     return f"fake{fake_n}_no_st" if st == "none" else f"fake{fake_n}_st_{st}"
 
 
-def assign_folds(ids: Sequence[str], *, k: int = 3, seed: int = 0, first: Sequence[str] = (),
-                 pack_first: bool = False) -> list[list[str]]:
-    """Seeded k folds of image ids (each id in exactly one fold).
+def series_folds(run_dir: str | Path, ids: Sequence[str], *, k: int = 3, seed: int = 0) -> tuple[list[list[str]], str]:
+    """The series' k-fold split of ``ids`` and where it came from.
 
-    Ids in ``first`` (e.g. the images with a SinGAN-Seg model) come first in the shuffled order:
-    dealt round-robin (``pack_first=False``) every fold gets its share of them; in contiguous
-    chunks (``pack_first=True``) fold 1 is filled with them first (experiment 2 trains on fold
-    1 only). When every image has a model, both are a plain seeded k-fold split.
+    Notebook 00 saves its split as ``<run_dir>/00_data/folds.json``; when that file splits the
+    same ids into ``k`` folds it is used as is, otherwise the split is made the same way
+    (``folds.make_folds``: the same ids, k and seed give the same folds).
     """
-    ids = list(dict.fromkeys(ids))
-    if k < 2 or len(ids) < k:
-        raise ValueError(f"{k} folds of {len(ids)} images: need k >= 2 and at least k images")
-    rng = random.Random(seed)
-    head = sorted(set(first) & set(ids))
-    tail = sorted(set(ids) - set(head))
-    rng.shuffle(head)
-    rng.shuffle(tail)
-    order = head + tail
-    if pack_first:
-        bounds = np.linspace(0, len(order), k + 1).round().astype(int)
-        return [order[bounds[i]:bounds[i + 1]] for i in range(k)]
-    return [order[i::k] for i in range(k)]
+    from .folds import load_folds, make_folds
+
+    saved = Path(run_dir) / "00_data" / "folds.json"
+    if saved.is_file():
+        folds = load_folds(saved)
+        if folds.k == k and sorted(i for f in folds.folds for i in f) == sorted(set(ids)):
+            return [list(f) for f in folds.folds], str(saved)
+    made = make_folds(ids, k, seed=seed)
+    why = f" ({saved} splits other images or into other folds)" if saved.is_file() else ""
+    return [list(f) for f in made.folds], f"made here: {k} folds, seed {seed}{why}"
+
+
+def trainable_folds(folds: Sequence[Sequence[str]], modelled: Sequence[str]) -> list[int]:
+    """The validation folds whose training folds hold at least one image with a SinGAN-Seg model.
+
+    Every fold when every image has a model (the paper); a run with few models may leave a fold
+    with nothing to train on, and experiment 1 then skips it and says so.
+    """
+    have = set(modelled)
+    return [i for i in range(len(folds)) if any(x in have for j, f in enumerate(folds) if j != i for x in f)]
 
 
 _HASHES: dict[tuple, str] = {}
@@ -181,17 +186,20 @@ def real_vs_fake_training(real: Sequence[Pair], folds: Sequence[Sequence[str]], 
 
 
 def plan_real_vs_fake(real: Sequence[Pair], folds: Sequence[Sequence[str]], sets: Mapping[str, Sequence[Pair]],
-                      *, fake_ns: Sequence[int] = (1, 2, 3, 4, 5), config: SegmentConfig, seed: int) -> list[RunSpec]:
+                      *, fake_ns: Sequence[int] = (1, 2, 3, 4, 5), config: SegmentConfig, seed: int,
+                      modelled: Sequence[str] | None = None, only_folds: Sequence[int] | None = None) -> list[RunSpec]:
     """Experiment 1's runs: per fold, ``real`` then every FAKE-N x style transfer in ``sets`` ({st: pairs}).
 
-    Training images are those with samples in every set, so all rows see the same sources.
+    Training images are ``modelled`` (default: those with samples in every set), so all rows see
+    the same sources. ``only_folds``: the validation folds to run (default: all).
     """
     unknown = sorted(set(sets) - set(ST_CHOICES))
     if unknown:
         raise KeyError(f"style transfer {', '.join(unknown)}: choose from {', '.join(ST_CHOICES)}")
-    modelled = set.intersection(*({p.source for p in s} for s in sets.values())) if sets else {p.source for p in real}
+    if modelled is None:
+        modelled = set.intersection(*({p.source for p in s} for s in sets.values())) if sets else {p.source for p in real}
     specs = []
-    for fold in range(len(folds)):
+    for fold in (range(len(folds)) if only_folds is None else only_folds):
         train, val = real_vs_fake_training(real, folds, fold, modelled=sorted(modelled))
         specs.append(RunSpec("real_vs_fake", "real", fold, tuple(train), tuple(val), config, seed))
         for n in fake_ns:
@@ -214,6 +222,10 @@ def plan_small_data(real: Sequence[Pair], folds: Sequence[Sequence[str]], synthe
     by_id = {p.source: p for p in real}
     samples = _by_source(synthetic)
     pool = [i for i in folds[0] if len([p for p in samples.get(i, []) if p.sample < per_image]) == per_image]
+    if not pool or not r_values:
+        raise ValueError(f"nothing to train: fold 1 has {len(pool)} image(s) with {per_image} synthetic samples and "
+                         f"R = {list(r_values)}; train more models (notebook 01) or style more samples per image "
+                         "(notebook 04)")
     too_big = [r for r in r_values if r > len(pool)]
     if too_big:
         raise ValueError(f"R = {too_big}: fold 1 has only {len(pool)} image(s) with {per_image} synthetic samples each")

@@ -57,12 +57,20 @@ class SegmentationArrays:
 
 
 def list_real_pairs(data_dir: str | Path = "") -> list[Pair]:
-    """The pairs of a folder with ``images/`` and ``masks/``, matched by file stem (sorted by id).
+    """The real pairs of a data folder (``""``: the bundled sample), sorted by id.
 
-    ``""`` is the bundled sample. Stand-in for ``data.load_dataset`` (issue 2), which adds the
-    full validation of a data folder; this one only pairs files and names what is missing.
+    Through ``data.load_dataset`` (issue 2), which validates the folder and names every problem.
+    A checkout without the data module pairs ``images/`` and ``masks/`` by file stem here.
     """
-    root = Path(data_dir) if data_dir else SAMPLE_DIR
+    try:
+        from . import data
+    except ImportError:
+        return _pair_folder(Path(data_dir) if data_dir else SAMPLE_DIR)
+    dataset = data.load_dataset(data.resolve_data_dir(data_dir), progress=False)
+    return [Pair(p.id, p.image, p.mask, p.id) for p in dataset]
+
+
+def _pair_folder(root: Path) -> list[Pair]:
     images_dir, masks_dir = root / "images", root / "masks"
     for d in (images_dir, masks_dir):
         if not d.is_dir():

@@ -101,20 +101,24 @@ def config_from_params(params: dict[str, Any], /, **overrides: Any) -> SegmentCo
     return make_config(SegmentConfig, values, **overrides)
 
 
-def find_encoder_weights(encoder: str) -> Path:
-    """The local file with ImageNet weights for ``encoder``; raises FileNotFoundError saying what is needed.
+def find_encoder_weights(encoder: str) -> tuple[Path, str]:
+    """The local file with ImageNet weights for ``encoder`` and a label saying what it is.
 
-    The one place weights are looked up (the ``weights`` module of issue 4 finds files offline or
-    downloads them when online); nothing here downloads.
+    The one place weights are looked up: the ``weights`` module's registry (issue 4) finds the
+    file offline (or downloads it when online). Raises ``FileNotFoundError`` saying what is needed.
     """
     try:
-        from .weights import resolve_weights
-    except ImportError:
+        from .weights import WEIGHTS, resolve_weights
+    except ImportError:  # a checkout without the weights module
         raise FileNotFoundError(
             f"ImageNet weights for the UNet++ encoder {encoder}: this checkout has no weights module "
             "(singanseg_lib/weights.py) to find them; set seg_encoder_weights to 'none' (random init, "
             "not comparable with the paper) or 'auto'") from None
-    return Path(resolve_weights(encoder))
+    if encoder not in WEIGHTS:
+        raise FileNotFoundError(f"no ImageNet weights registered for the encoder {encoder} (weights.WEIGHTS has "
+                                f"{', '.join(WEIGHTS)}); use seg_encoder_weights 'none' or 'auto'")
+    found = resolve_weights(encoder, progress=False)
+    return found.path, found.label
 
 
 def _load_encoder_state(model: nn.Module, path: Path) -> None:
@@ -148,14 +152,14 @@ def build_model(config: SegmentConfig) -> tuple[nn.Module, str]:
     label = "random init (not comparable with the paper)"
     if config.encoder_weights != "none":
         try:
-            path = find_encoder_weights(config.encoder)
+            path, found = find_encoder_weights(config.encoder)
         except FileNotFoundError as e:
             if config.encoder_weights == "imagenet":
                 raise
-            label += f"; ImageNet weights not found: {e}"
+            label += f"; ImageNet weights not found: {str(e).splitlines()[0]}"
         else:
             _load_encoder_state(model, path)
-            label = f"imagenet ({path.name})"
+            label = f"imagenet ({found})"
     return model, label
 
 

@@ -27,23 +27,30 @@ def data(tmp_path_factory):
     return real, modelled, sets, root
 
 
-def test_assign_folds_seeded_disjoint_and_spread():
+def test_series_folds_follow_notebook_00(tmp_path):
+    from singanseg_lib.folds import make_folds, save_folds
+
     ids = [f"i{n}" for n in range(10)]
-    first = ids[:3]
-    folds = experiments.assign_folds(ids, k=3, seed=5, first=first)
-    assert sorted(i for f in folds for i in f) == sorted(ids)
-    assert [sum(i in first for i in f) for f in folds] == [1, 1, 1], "modelled images spread over the folds"
-    assert folds == experiments.assign_folds(ids, k=3, seed=5, first=first)
-    assert folds != experiments.assign_folds(ids, k=3, seed=6, first=first)
-    packed = experiments.assign_folds(ids, k=3, seed=5, first=first, pack_first=True)
-    assert set(first) <= set(packed[0]) and [len(f) for f in packed] == [3, 4, 3]
-    with pytest.raises(ValueError, match="folds"):
-        experiments.assign_folds(ids[:2], k=3)
+    folds, source = experiments.series_folds(tmp_path, ids, k=3, seed=5)
+    assert folds == [list(f) for f in make_folds(ids, 3, seed=5).folds] and "made here" in source
+    assert sorted(i for f in folds for i in f) == ids
+    saved = make_folds(ids, 3, seed=9)
+    save_folds(saved, tmp_path / "00_data" / "folds.json")
+    assert experiments.series_folds(tmp_path, ids, k=3, seed=5) == ([list(f) for f in saved.folds],
+                                                                   str(tmp_path / "00_data" / "folds.json"))
+    other, source = experiments.series_folds(tmp_path, ids[:9], k=3, seed=5)
+    assert other == [list(f) for f in make_folds(ids[:9], 3, seed=5).folds] and "other images" in source
+    assert experiments.trainable_folds([["a", "b"], ["c"], ["d"]], ["a"]) == [1, 2]
+
+
+def _folds(real, seed=0):
+    return experiments.series_folds("/nonexistent", [p.source for p in real], k=3, seed=seed)[0]
 
 
 def test_experiment1_never_trains_on_validation_images(data):
     real, modelled, sets, _ = data
-    folds = experiments.assign_folds([p.source for p in real], k=3, seed=0, first=modelled)
+    folds = _folds(real)
+    assert experiments.trainable_folds(folds, modelled) == [0, 1, 2]
     specs = experiments.plan_real_vs_fake(real, folds, sets, fake_ns=(1, 3, 5), config=TINY, seed=0)
     assert len(specs) == 3 * (1 + 3 * 2)
     for spec in specs:
@@ -66,7 +73,7 @@ def test_experiment1_never_trains_on_validation_images(data):
 def test_leaky_splits_are_caught(data, tmp_path):
     real, modelled, sets, root = data
     ids = [p.source for p in real]
-    folds = experiments.assign_folds(ids, k=3, seed=0, first=modelled)
+    folds = _folds(real)
     # 1. overlapping folds: an image in training and validation folds at once
     leaky_folds = [folds[0] + [folds[1][0]], folds[1], folds[2]]
     with pytest.raises(LeakageError, match="overlap"):
@@ -92,8 +99,10 @@ def test_leaky_splits_are_caught(data, tmp_path):
 
 def test_experiment2_plan(data):
     real, modelled, sets, _ = data
-    folds = experiments.assign_folds([p.source for p in real], k=3, seed=0, first=modelled, pack_first=True)
-    specs = experiments.plan_small_data(real, folds, sets["1_1000"], r_values=(1, 2, 4), per_image=3, config=TINY,
+    folds = _folds(real)
+    pool = [i for i in folds[0] if i in modelled]
+    assert len(pool) >= 3, "the fixture's fold 1 has enough modelled images"
+    specs = experiments.plan_small_data(real, folds, sets["1_1000"], r_values=(1, 2, 3), per_image=3, config=TINY,
                                         seed=0)
     assert len(specs) == 2 * 3 * 2
     by = {(s.variant, s.row): s for s in specs}
@@ -101,18 +110,19 @@ def test_experiment2_plan(data):
     for (variant, row), s in by.items():
         assert {p.source for p in s.val} == val_ids and not {p.source for p in s.train} & val_ids
         assert s.config.augment == (variant == "albumentations")
-    real4 = [p.source for p in by[("", "real_4")].train]
-    assert real4[:2] == [p.source for p in by[("", "real_2")].train], "subsets are nested"
-    assert len(by[("", "fake_12")].train) == 12 and {p.source for p in by[("", "fake_12")].train} == set(real4)
-    with pytest.raises(ValueError, match="only 4 image"):
-        experiments.plan_small_data(real, folds, sets["1_1000"], r_values=(5,), per_image=3, config=TINY, seed=0)
+    real3 = [p.source for p in by[("", "real_3")].train]
+    assert real3 == pool[:3] and real3[:2] == [p.source for p in by[("", "real_2")].train], "subsets are nested"
+    assert len(by[("", "fake_9")].train) == 9 and {p.source for p in by[("", "fake_9")].train} == set(real3)
+    with pytest.raises(ValueError, match=f"only {len(pool)} image"):
+        experiments.plan_small_data(real, folds, sets["1_1000"], r_values=(len(pool) + 1,), per_image=3, config=TINY,
+                                    seed=0)
     with pytest.raises(ValueError, match="fewer than 6 samples"):
         experiments.real_vs_fake_training(real, folds, 1, sets["1_1000"], fake_n=6)
 
 
 def test_run_key_follows_config_seed_and_data(data, tmp_path):
     real, modelled, sets, _ = data
-    folds = experiments.assign_folds([p.source for p in real], k=3, seed=0, first=modelled)
+    folds = _folds(real)
     spec = experiments.plan_real_vs_fake(real, folds, {}, config=TINY, seed=0)[0]
     key = experiments.run_key(spec)
     assert key == experiments.run_key(dataclasses.replace(spec, row="renamed"))
@@ -128,7 +138,7 @@ def test_run_key_follows_config_seed_and_data(data, tmp_path):
 
 def test_interrupted_experiment_resumes_without_retraining(data, tmp_path, monkeypatch):
     real, modelled, sets, _ = data
-    folds = experiments.assign_folds([p.source for p in real], k=3, seed=0, first=modelled)
+    folds = _folds(real)
     specs = experiments.plan_real_vs_fake(real, folds, {"none": sets["none"]}, fake_ns=(1,), config=TINY, seed=0)[:4]
     whole = experiments.run_experiment(specs, tmp_path / "whole", progress=False)
 

@@ -126,7 +126,7 @@ def test_encoder_weights_lookup(monkeypatch, tmp_path):
     path = tmp_path / "mobilenetv3-imagenet.pth"
     # timm's own key names (without smp's "model." prefix), classifier included
     torch.save({**donor.encoder.model.state_dict(), "classifier.weight": torch.zeros(2, 2)}, path)
-    monkeypatch.setattr(segment, "find_encoder_weights", lambda encoder: path)
+    monkeypatch.setattr(segment, "find_encoder_weights", lambda encoder: (path, f"{encoder}: {path.name}"))
     model, label = segment.build_model(dataclasses.replace(TINY, encoder_weights="imagenet"))
     assert label.startswith("imagenet") and path.name in label
     assert all(torch.equal(v, donor.encoder.state_dict()[k]) for k, v in model.encoder.state_dict().items())
