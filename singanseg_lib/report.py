@@ -23,7 +23,9 @@ those of ``paper_results.yaml``::
 
 ``weights`` names the pretrained weights the numbers were computed with (e.g. "random weights: not
 comparable with the paper"); ``data`` the real and synthetic data used; ``settings`` what else a
-reader needs (epochs, encoder, SIFID layer...). Extra keys are kept and ignored.
+reader needs (epochs, encoder, SIFID layer...). Extra keys are kept and ignored. Notebook 05's
+own layout of Tables 1 and 4 (``table1_sifid`` / ``table4_fid`` keyed by "no ST", "ST 1:1",
+"ST 1:1000" with ``ours_mean``/``ours_sd``) is read as well (:func:`tables_of`).
 """
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ from .files import atomic_write_text
 from .outputs import load_metrics
 from .segment import METRIC_NAMES
 
-__all__ = ["TABLES", "NOT_RUN", "ReportTable", "paper_results", "compare", "build_report", "render_markdown",
+__all__ = ["TABLES", "NOT_RUN", "ReportTable", "paper_results", "compare", "tables_of", "build_report",
+           "render_markdown",
            "render_html", "write_report", "to_frame"]
 
 NOT_RUN = "not run"
@@ -168,12 +171,48 @@ def compare(key: str, ours: Mapping[str, Any] | None, *, context: dict[str, Any]
     return table
 
 
-def _find(records: Mapping[str, Mapping[str, Any]], key: str) -> tuple[str, Mapping[str, Any]] | None:
-    """The notebook and record whose metrics hold table ``key`` (the last notebook in series order wins)."""
+# Notebook 05 writes Tables 1 and 4 in its own layout: {"no ST" | "ST 1:1" | "ST 1:1000": {"ours_mean",
+# "ours_sd", ...}} with per-set values under metrics["sifid"|"fid"][name] and the weights beside.
+_SIFID_ROWS = {"no ST": "no_st", "ST 1:1": "st_1_1", "ST 1:1000": "st_1_1000"}
+_FID_ROWS = {"no ST": "singan_seg", "ST 1:1000": "singan_seg_st", "ST 1:1": "singan_seg_st_1_1"}
+
+
+def _from_metrics_notebook(table: Mapping[str, Any], details: Mapping[str, Any], by_set: str,
+                           names: Mapping[str, str], weights: Any, settings: str) -> dict[str, Any]:
+    rows = {}
+    for name, v in table.items():
+        if isinstance(v, Mapping) and "ours_mean" in v:
+            sets = (details.get(name) or {}).get(by_set)
+            rows[names.get(name, name)] = {"mean": v["ours_mean"], "sd": v["ours_sd"],
+                                           "sets": list(sets.values()) if isinstance(sets, Mapping) else sets}
+    return {"rows": rows, "weights": weights, "settings": settings}
+
+
+def tables_of(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The report's tables found in one notebook's ``metrics`` (the schema above, or notebook 05's layout)."""
+    out = {k: v for k, v in metrics.items() if k in TABLES and isinstance(v, Mapping) and "rows" in v}
+    sifid, fid = metrics.get("sifid") or {}, metrics.get("fid") or {}
+    if "table1_sifid" not in out and isinstance(metrics.get("table1_sifid"), Mapping):
+        first = next(iter(sifid.values()), {})
+        out["table1_sifid"] = _from_metrics_notebook(
+            metrics["table1_sifid"], sifid, "sifid_by_set", _SIFID_ROWS, metrics.get("sifid_weights"),
+            f"{first.get('dims', '?')} channels, {first.get('network', '?')} Inception, mean ± SD over sets")
+    if "table4_fid_gans" not in out and isinstance(metrics.get("table4_fid"), Mapping):
+        first = next(iter(fid.values()), {})
+        out["table4_fid_gans"] = _from_metrics_notebook(
+            metrics["table4_fid"], fid, "fid_by_set", _FID_ROWS, metrics.get("fid_weights"),
+            f"{first.get('network', '?')} Inception, resize {first.get('resize', '?')}; "
+            f"{first.get('n_real', '?')} real images, not the paper's 1,000")
+    return out
+
+
+def _find(records: Mapping[str, Mapping[str, Any]], key: str) -> tuple[str, Mapping[str, Any], Mapping] | None:
+    """The notebook and table ``key`` found in the run (the last notebook in series order wins)."""
     found = None
     for notebook, record in sorted(records.items()):
-        if key in (record.get("metrics") or {}):
-            found = (notebook, record)
+        table = tables_of(record.get("metrics") or {}).get(key)
+        if table is not None:
+            found = (notebook, record, table)
     return found
 
 
@@ -187,11 +226,13 @@ def build_report(run_dir: str | Path) -> list[ReportTable]:
         if hit is None:
             tables.append(compare(key, None, paper=paper))
             continue
-        notebook, record = hit
+        notebook, record, table = hit
         env = record.get("environment") or {}
         context = {"notebook": notebook, "preset": record.get("preset"), "seed": record.get("seed"),
                    "commit": env.get("commit") or "unknown"}
-        tables.append(compare(key, record["metrics"][key], context=context, paper=paper))
+        if record.get("notes"):
+            context["notebook notes"] = "; ".join(record["notes"])
+        tables.append(compare(key, table, context=context, paper=paper))
     return tables
 
 

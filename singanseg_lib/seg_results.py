@@ -30,7 +30,9 @@ def summarise(results: Sequence[Mapping[str, Any]], *, variant: str = "") -> dic
     out = {}
     for row, runs in rows.items():
         entry: dict[str, Any] = {m: float(np.mean([r["metrics"][m] for r in runs])) for m in METRIC_NAMES}
-        entry.update({f"{m}_sd": float(np.std([r["metrics"][m] for r in runs])) for m in METRIC_NAMES})
+        # sample SD over folds (ddof 1, as the paper's tables report SDs); None for a single fold
+        entry.update({f"{m}_sd": float(np.std([r["metrics"][m] for r in runs], ddof=1)) if len(runs) > 1 else None
+                      for m in METRIC_NAMES})
         entry.update(folds=[r["fold"] for r in runs], n_train=[r["n_train"] for r in runs],
                      n_val=[r["n_val"] for r in runs], best_epoch=[r["best_epoch"] for r in runs])
         out[row] = entry

@@ -25,8 +25,14 @@ def partial_run(tmp_path):
     _write(run_dir, "06_real_vs_synthetic", {"table2_real_vs_fake": {
         "rows": {"real": ours, "fake1_st_1_1000": {**ours, "iou": 0.65}},
         "weights": "random init (not comparable with the paper)", "data": "sample <b>36</b> images"}})
-    _write(run_dir, "05_metrics", {"table1_sifid": {"rows": {"no_st": {"mean": 0.4, "sd": 0.02, "sets": [0.38, 0.42]}},
-                                                    "weights": "random weights: not comparable with the paper"}})
+    # notebook 05's own layout of Tables 1 and 4 (as its save_metrics writes them)
+    _write(run_dir, "05_metrics", {
+        "sifid": {"no ST": {"sifid_mean": 0.4, "dims": 64, "network": "fid", "sifid_by_set": {"0": 0.38, "1": 0.42}}},
+        "table1_sifid": {"no ST": {"ours_mean": 0.4, "ours_sd": 0.02, "sets": 2, "paper": [0.3497, 0.0025]}},
+        "fid": {"ST 1:1000": {"fid_by_set": {"sample_0": 150.0}, "network": "fid", "resize": "clean", "n_real": 10}},
+        "table4_fid": {"ST 1:1000": {"ours_mean": 150.0, "ours_sd": float("nan"), "paper": [43.46, 0.26]}},
+        "sifid_weights": "fid_inception: random weights: not comparable with the paper",
+        "fid_weights": "fid_inception: random weights: not comparable with the paper"})
     return run_dir
 
 
@@ -58,8 +64,12 @@ def test_missing_experiments_say_not_run(partial_run):
     t1 = {(r, s): c for r, s, c in tables["table1_sifid"].lines}
     assert t1[("no_st", "ours")] == ["0.4000", "0.0200", "0.3800, 0.4200"]
     assert t1[("st_1_1000", "ours")][0] == report.NOT_RUN
+    assert "random weights" in tables["table1_sifid"].context["weights"]
+    assert "64 channels" in tables["table1_sifid"].context["settings"]
     t4 = {(r, s): c for r, s, c in tables["table4_fid_gans"].lines}
     assert t4[("dcgan", "ours")][0] == report.NOT_RUN and t4[("singan_seg_st", "paper")][0] == "43.46"
+    assert t4[("singan_seg_st", "ours")][0] == "150.00" and t4[("singan_seg_st", "difference")][0] == "+106.54"
+    assert t4[("singan_seg", "ours")][0] == report.NOT_RUN
     assert "not built in this kit" in tables["table4_fid_gans"].context["note"]
 
 
@@ -82,6 +92,15 @@ def test_damaged_metrics_named(partial_run):
         report.build_report(partial_run)
 
 
+def test_report_schema_read_directly():
+    table = report.compare("table1_sifid", {"rows": {"st_1_1000": {"mean": 0.3, "sd": 0.01, "sets": [0.29, 0.31]}},
+                                            "weights": "w"})
+    lines = {(r, s): c for r, s, c in table.lines}
+    assert lines[("st_1_1000", "ours")] == ["0.3000", "0.0100", "0.2900, 0.3100"]
+    assert lines[("st_1_1000", "difference")][0] == f"{0.3 - 0.2204:+.4f}"
+    assert report.tables_of({"table1_sifid": {"rows": {}}})["table1_sifid"] == {"rows": {}}
+
+
 def test_compare_rejects_unknown_table():
     with pytest.raises(KeyError, match="table2_real_vs_fake"):
         report.compare("table9", None)
@@ -95,7 +114,7 @@ def test_cli_report(partial_run, tmp_path, capsys):
     from singanseg_lib.cli import main
 
     assert main(["report", "--run-dir", str(partial_run), "--out", str(tmp_path / "out")]) == 0
-    assert "2 of 6 tables have results" in capsys.readouterr().out
+    assert "3 of 6 tables have results" in capsys.readouterr().out
     assert "not run" in (tmp_path / "out" / "report.md").read_text()
     assert main(["report", "--run-dir", str(tmp_path / "missing")]) == 1
     assert "no such run directory" in capsys.readouterr().err

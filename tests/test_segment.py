@@ -156,3 +156,15 @@ def test_augmentation_keeps_mask_aligned():
         assert out["mask"].shape == (32, 32)
         # the white square and the mask move together (up to blur at the borders)
         assert (bright & (out["mask"] == 0)).sum() <= 0.25 * max(bright.sum(), 1)
+
+
+def test_find_encoder_weights_through_the_weights_registry(monkeypatch, tmp_path):
+    from safetensors.torch import save_file
+
+    with pytest.raises(FileNotFoundError, match="no ImageNet weights registered for the encoder resnet18"):
+        segment.find_encoder_weights("resnet18")
+    file = tmp_path / "se_resnext50_32x4d-imagenet.safetensors"
+    save_file({"layer0.conv1.weight": torch.zeros(1)}, str(file))
+    monkeypatch.setenv("SINGANSEG_WEIGHTS_DIR", str(tmp_path))
+    path, label = segment.find_encoder_weights("se_resnext50_32x4d")
+    assert path == file and file.name in label

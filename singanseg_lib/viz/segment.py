@@ -36,7 +36,7 @@ def plot_real_vs_fake_iou(ours: Mapping[str, Mapping[str, float]], paper: Mappin
         width = 0.8 / max(len(sts), 1)
         for j, st in enumerate(sts):
             vals = [get(rows[f"fake{n}_{st}"]) if f"fake{n}_{st}" in rows else np.nan for n in ns]
-            errs = [rows.get(f"fake{n}_{st}", {}).get(f"{metric}_sd", 0) if label == "ours" else 0 for n in ns]
+            errs = [(rows.get(f"fake{n}_{st}", {}).get(f"{metric}_sd") or 0) if label == "ours" else 0 for n in ns]
             ax.bar(np.arange(len(ns)) + (j - (len(sts) - 1) / 2) * width, vals, width, yerr=errs, capsize=2,
                    color=ST_COLOURS[st], label=ST_LABELS[st])
         if "real" in rows:
