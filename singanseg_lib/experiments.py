@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .env import environment_info
 from .files import read_json, sha256_file
 from .segdata import Pair, load_pairs
 from .segment import SegmentConfig, train_segmentation, write_result
@@ -281,7 +282,7 @@ def run_experiment(specs: Sequence[RunSpec], store: str | Path, *, device: str =
                                      device=device, state_dir=store / key, progress=progress)
             write_result(path, out, key=key, experiment=spec.experiment, row=spec.row, fold=spec.fold,
                          variant=spec.variant, seed=spec.seed, config=spec.config.to_dict(),
-                         n_train=len(spec.train), n_val=len(spec.val),
+                         n_train=len(spec.train), n_val=len(spec.val), environment=environment_info(device),
                          train=[p.name for p in spec.train], val=[p.name for p in spec.val])
             result = {**read_json(path), "cached": False}
         results.append(result)

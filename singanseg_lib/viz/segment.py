@@ -54,30 +54,34 @@ def plot_real_vs_fake_iou(ours: Mapping[str, Mapping[str, float]], paper: Mappin
 
 def plot_small_data_iou(ours: Mapping[str, Mapping[str, Mapping[str, float]]], paper: Mapping[str, Sequence[float]],
                         *, per_image: int = 10, metric: str = "iou"):
-    """Paper Fig 11: IoU vs R for R real images and per_image·R synthetic, ours (one line per variant) and the paper's.
+    """Paper Fig 11: IoU vs R for R real images and per_image·R synthetic; the paper's panel, then ours.
 
     ``ours``: {variant label: {row: {metric: value}}}, e.g. {"no augmentation": ..., "Albumentations": ...}.
     """
     from ..segment import METRIC_NAMES
 
     col = METRIC_NAMES.index(metric)
-    fig, axes = new_figure(1, 1, size=4.5)
+    fig, axes = new_figure(1, 2, size=4.2)
     ax = axes[0][0]
     pr = sorted(int(k[5:]) for k in paper if k.startswith("real_"))
-    ax.plot(pr, [paper[f"real_{r}"][col] for r in pr], "o-", color="#bbbbbb", label="paper · real")
-    ax.plot(pr, [paper[f"fake_{10 * r}"][col] for r in pr], "s--", color="#bbbbbb", label="paper · synthetic (10·R)")
+    ax.plot(pr, [paper[f"real_{r}"][col] for r in pr], "o-", color="#d62728", label="real (R)")
+    ax.plot(pr, [paper[f"fake_{10 * r}"][col] for r in pr], "s--", color="#08519c", label="synthetic (10·R)")
+    ax.set_title("paper", fontsize=9)
+    ax = axes[0][1]
     styles = ["-", ":", "-."]
     for i, (variant, rows) in enumerate(ours.items()):
         rs = sorted(int(k[5:]) for k in rows if k.startswith("real_"))
         ax.plot(rs, [rows[f"real_{r}"][metric] for r in rs], "o" + styles[i % 3], color="#d62728",
-                label=f"ours · real · {variant}")
+                label=f"real (R) · {variant}")
         fr = [r for r in rs if f"fake_{per_image * r}" in rows]
         ax.plot(fr, [rows[f"fake_{per_image * r}"][metric] for r in fr], "s" + styles[i % 3], color="#08519c",
-                label=f"ours · synthetic ({per_image}·R) · {variant}")
-    ax.set_xlabel("R (real training images)")
-    ax.set_ylabel(f"validation {metric}")
-    ax.set_title("Small data: real vs synthetic (Fig 11)", fontsize=10)
-    ax.legend(fontsize=7)
+                label=f"synthetic ({per_image}·R) · {variant}")
+    ax.set_title("ours", fontsize=9)
+    for ax in axes[0]:
+        ax.set_xlabel("R (real training images)")
+        ax.set_ylabel(f"validation {metric}")
+        ax.legend(fontsize=7)
+    fig.suptitle("Small data: real vs synthetic (Fig 11)")
     fig.tight_layout()
     return fig
 
