@@ -8,3 +8,4 @@ from .published import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
 from .generation import *  # noqa: F401,F403
+from .segment import *  # noqa: F401,F403
