@@ -54,6 +54,7 @@ class ScaleGenerator(nn.Module):
     def __init__(self, channels: int = 4, widths: tuple[int, ...] = (32, 32, 32, 32), kernel_size: int = 3):
         super().__init__()
         self.channels, self.widths, self.kernel_size = channels, tuple(widths), kernel_size
+        self.pad_size = padding_for(kernel_size, len(widths) + 1)
         self.head = ConvBlock(channels, widths[0], kernel_size)
         self.body = _body(tuple(widths), kernel_size)
         self.tail = nn.Sequential(nn.Conv2d(widths[-1], channels, kernel_size, stride=1, padding=0), nn.Tanh())
@@ -79,9 +80,15 @@ class ScaleDiscriminator(nn.Module):
         return self.tail(self.body(self.head(x)))
 
 
-def pad(x: torch.Tensor) -> torch.Tensor:
-    """Zero padding by :data:`PAD` pixels, as the reference pads both noise and image."""
-    return F.pad(x, (PAD, PAD, PAD, PAD))
+def padding_for(kernel_size: int, num_layers: int) -> int:
+    """Pixels the unpadded convolutions take off each border (reference: (ker_size - 1) * num_layer / 2)."""
+    return (kernel_size - 1) * num_layers // 2
+
+
+def pad(x: torch.Tensor, amount: int = PAD) -> torch.Tensor:
+    """Zero padding by ``amount`` pixels (:data:`PAD` for the reference's 5 layers of 3x3), as the
+    reference pads both noise and image."""
+    return F.pad(x, (amount, amount, amount, amount))
 
 
 def draw_noise(shape: tuple[int, int, int], scale: int, *, generator: torch.Generator | None = None,
@@ -137,8 +144,9 @@ class SinGANPyramid(nn.Module):
 
     def run_scale(self, scale: int, z: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """One generator step: z (unpadded noise, N x C x h x w) and prev (same size) -> output."""
-        prev_padded = pad(prev)
-        return self.generators[scale](self.noise_amps[scale] * pad(z) + prev_padded, prev_padded)
+        g = self.generators[scale]
+        prev_padded = pad(prev, g.pad_size)
+        return g(self.noise_amps[scale] * pad(z, g.pad_size) + prev_padded, prev_padded)
 
     def reconstruct(self, *, upto: int | None = None) -> list[torch.Tensor]:
         """The reconstruction path (stored z_opt at every scale): one 1 x C x h x w output per scale."""
