@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .checkpoint import META_FILE, LoadedModel, load_model, new_meta, read_meta, save_scale
 from .env import resolve_device
 from .files import atomic_write_json, read_json
+from .images import read_image, read_mask
 from .models import ScaleDiscriminator, ScaleGenerator, SinGANPyramid, init_weights, pad
 from .pyramid import build_pyramid, plan_scales
 from .wgan import LOSS_NAMES, ScaleTrainer, scale_seed
@@ -129,64 +130,13 @@ def to_training_tensor(rgb, mask) -> torch.Tensor:
     return torch.cat([img, m])[None].contiguous()
 
 
-def _read_pair(image_path: str | Path, mask_path: str | Path):
-    """(uint8 H x W x 3, bool H x W) with PIL; the mask is binarised at L > 127 (SPEC §1).
-
-    Stand-in for ``data.read_image`` / ``data.read_mask`` until that module is merged.
-    """
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        rgb = np.array(Image.open(image_path).convert("RGB"))
-        mask = np.array(Image.open(mask_path).convert("L")) > 127
-    except (OSError, UnidentifiedImageError) as e:
-        raise ValueError(f"cannot read image/mask pair {image_path} / {mask_path}: {e}") from None
+def load_training_image(image_path: str | Path, mask_path: str | Path) -> torch.Tensor:
+    """The 1 x 4 x H x W training tensor of an image file and its mask file (binarised at grey > 127)."""
+    rgb, mask = read_image(image_path), read_mask(mask_path)
     if mask.shape != rgb.shape[:2]:
         raise ValueError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} px, "
                          f"image {image_path} is {rgb.shape[1]}x{rgb.shape[0]}")
-    return rgb, mask
-
-
-def load_training_image(image_path: str | Path, mask_path: str | Path) -> torch.Tensor:
-    """The 1 x 4 x H x W training tensor of an image file and its mask file."""
-    return to_training_tensor(*_read_pair(image_path, mask_path))
-
-
-@dataclass(frozen=True)
-class TrainingPair:
-    id: str
-    image_path: Path
-    mask_path: Path
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
-
-def training_pairs(folder: str | Path) -> list[TrainingPair]:
-    """The image/mask pairs of a folder with ``images/`` and ``masks/`` (paired by file stem), sorted by id.
-
-    Stand-in for ``data.load_dataset`` until that module is merged.
-    """
-    folder = Path(folder)
-    images, masks = folder / "images", folder / "masks"
-    if not images.is_dir() or not masks.is_dir():
-        raise FileNotFoundError(f"{folder}: expected the sub-folders images/ and masks/")
-    by_stem = {p.stem: p for p in masks.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    pairs, unpaired = [], []
-    for img in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-        (pairs.append(TrainingPair(img.stem, img, by_stem[img.stem])) if img.stem in by_stem
-         else unpaired.append(img.name))
-    if unpaired:
-        raise ValueError(f"{images}: no mask in {masks} for {len(unpaired)} image(s), e.g. {unpaired[:3]}")
-    if not pairs:
-        raise FileNotFoundError(f"{images}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    return pairs
-
-
-def sample_data_dir(data_dir: str = "") -> Path:
-    """``data_dir``, or the kit's bundled sample (``data/sample``) when empty."""
-    return Path(data_dir) if data_dir else Path(__file__).resolve().parent.parent / "data" / "sample"
+    return to_training_tensor(rgb, mask)
 
 
 def model_status(model_dir: str | Path) -> str:
@@ -303,6 +253,7 @@ def train_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig = T
             meta = read_meta(model_dir)
     if not meta["scales"]:
         atomic_write_json(model_dir / META_FILE, meta)
+        meta = read_meta(model_dir)  # as JSON holds it (lists, not tuples)
     loaded = load_model(model_dir, device=device, with_discriminators=True)
     pyramid, discriminators = loaded.pyramid, loaded.discriminators
     reals = build_pyramid(image.float().to(device), plan)

@@ -165,6 +165,10 @@ class ScaleTrainer:
         self._last_inputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self._fake_graph: torch.Tensor | None = None
 
+    def _full(self, x: torch.Tensor) -> torch.Tensor:
+        """Autocast outputs back to the training dtype (losses and images stay in full precision)."""
+        return x.to(self.real.dtype) if self._bf16 else x
+
     def autocast(self):
         """bfloat16 autocast when ``precision="bf16"`` (never the default), else nothing."""
         if self._bf16:
@@ -197,7 +201,7 @@ class ScaleTrainer:
         noises = [torch.cat(z) for z in per_scale]
         with torch.no_grad(), self.autocast():
             out = self.pyr.generate(noises, upto=n - 1)
-            self._prevs = upsample_to(out.float(), plan, n).contiguous(memory_format=self.fmt)
+            self._prevs = upsample_to(self._full(out), plan, n).contiguous(memory_format=self.fmt)
         self._prev_pos = 0
 
     def _next_prevs(self) -> torch.Tensor:
@@ -217,11 +221,11 @@ class ScaleTrainer:
 
     def _generate(self, x: torch.Tensor, prev_padded: torch.Tensor) -> torch.Tensor:
         with self.autocast():
-            return self.G(x, prev_padded).float()
+            return self._full(self.G(x, prev_padded))
 
     def _critic(self, x: torch.Tensor) -> torch.Tensor:
         with self.autocast():
-            return self.D(x).float()
+            return self._full(self.D(x))
 
     def step(self, timer=None) -> torch.Tensor:
         """One training iteration; returns its losses (``LOSS_NAMES``) as a tensor on the device."""
@@ -259,7 +263,7 @@ class ScaleTrainer:
             with timer("gradient penalty (forward, input gradient)"):
                 a = torch.rand(1, generator=self.gp_gen, device=self.gp_gen.device)
                 with self.autocast():
-                    gp = gradient_penalty(self.D, self.real, fake, a, cfg.gp_weight).float()
+                    gp = self._full(gradient_penalty(self.D, self.real, fake, a, cfg.gp_weight))
                 d_loss = d_fake - d_real + gp
             with timer("D backward (incl. gradient-penalty double backward)"):
                 self.opt_d.zero_grad(set_to_none=True)

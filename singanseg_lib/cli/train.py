@@ -4,13 +4,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
 from .. import presets
 from ..env import resolve_device
-from ..train import (TrainConfig, TrainingPair, load_training_image, model_status, train_model,
-                     training_pairs)
+from ..data import load_dataset
+from ..train import TrainConfig, load_training_image, model_status, train_model
 from ._common import add_preset_options
 
 
@@ -42,18 +43,25 @@ def _config(args) -> TrainConfig:
     return presets.config_from_preset(TrainConfig, args.preset, **overrides)
 
 
-def _pairs(args) -> list[TrainingPair]:
+class _Source(NamedTuple):
+    id: str
+    image_path: Path
+    mask_path: Path
+
+
+def _pairs(args) -> list[_Source]:
+    """(id, image, mask) of each model to train: a checked data folder, or one image and its mask."""
     source = Path(args.source)
     if source.is_dir():
         if args.mask:
             raise ValueError(f"{source} is a folder; --mask is only for a single image")
-        pairs = training_pairs(source)
+        pairs = [_Source(p.id, p.image, p.mask) for p in load_dataset(source).pairs]
         return pairs[:args.limit] if args.limit else pairs
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such image or folder")
     if not args.mask:
         raise ValueError(f"{source}: a single image needs its mask (--mask MASK)")
-    return [TrainingPair(source.stem, source, Path(args.mask))]
+    return [_Source(source.stem, source, Path(args.mask))]
 
 
 def _run(args) -> int:

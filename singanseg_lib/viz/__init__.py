@@ -9,3 +9,4 @@ from .metrics import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
 from .generation import *  # noqa: F401,F403
 from .segment import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
