@@ -105,6 +105,7 @@ class _Autocast(nn.Module):
     def __init__(self, generator: nn.Module, device_type: str):
         super().__init__()
         self.generator, self.device_type = generator, device_type
+        self.pad_size = generator.pad_size
 
     def forward(self, x: torch.Tensor, prev_padded: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device_type, dtype=torch.bfloat16):
