@@ -67,7 +67,7 @@ def _per_sample_forward(bn: nn.BatchNorm2d, repeats: list[int]):
             raise ValueError(f"per_sample_bn: batch of {n}, {len(repeats)} repeat counts given")
         # BatchNorm over the N*C "channels" of one image: each sample by its own statistics (what
         # instance_norm does); with momentum 1 the buffers receive exactly those statistics.
-        stats = torch.zeros(2, n * c, device=x.device, dtype=torch.float32)
+        stats = torch.zeros(2, n * c, device=x.device, dtype=bn.running_mean.dtype)
         y = F.batch_norm(x.reshape(1, n * c, *x.shape[2:]), stats[0], stats[1], bn.weight.repeat(n),
                          bn.bias.repeat(n), training=True, momentum=1.0, eps=bn.eps)
         if any(repeats):

@@ -3,3 +3,4 @@
 so notebooks write ``viz.plot_...``.
 """
 from .core import *  # noqa: F401,F403
+from .training import *  # noqa: F401,F403
