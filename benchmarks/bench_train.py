@@ -36,7 +36,7 @@ from reference_iteration import ReferenceIteration  # noqa: E402
 from singanseg_lib.env import resolve_device  # noqa: E402
 from singanseg_lib.models import SinGANPyramid  # noqa: E402
 from singanseg_lib.pyramid import build_pyramid, plan_scales  # noqa: E402
-from singanseg_lib.train import TrainConfig, _new_networks, to_training_tensor, use_channels_last  # noqa: E402
+from singanseg_lib.train import TrainConfig, _new_networks, layout_for, to_training_tensor  # noqa: E402
 from singanseg_lib.wgan import PhaseTimer, ScaleTrainer  # noqa: E402
 
 POLYP = REPO / "tests" / "fixtures" / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"
@@ -63,7 +63,8 @@ def frozen_pyramid(plan, cfg, upto: int, device) -> SinGANPyramid:
     pyr = SinGANPyramid(plan)
     for s in range(upto):
         g, _ = _new_networks(cfg, s, plan.widths[s], 100 + s, None)
-        g.to(memory_format=torch.channels_last if use_channels_last(cfg, plan.widths[s], device) else torch.contiguous_format)
+        cl = layout_for(cfg, plan.widths[s], device).g_channels_last
+        g.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
         z = torch.randn(1, 1, *plan.sizes[s]).expand(1, 4, *plan.sizes[s]) if s == 0 else torch.zeros(1, 4, *plan.sizes[s])
         pyr.add_scale(g, 1.0 if s == 0 else 0.1, z)
     return pyr.to(device)
@@ -83,9 +84,9 @@ def bench_scale(plan, reals, cfg, scale, device, *, iters: int, reference: bool,
     pyr = frozen_pyramid(plan, cfg, scale, device)
     G, D = _new_networks(cfg, scale, plan.widths[scale], 0, None)
     real = reals[scale].to(device)
-    cl = use_channels_last(cfg, plan.widths[scale], device)
+    layout = layout_for(cfg, plan.widths[scale], device)
     ours = ScaleTrainer(pyr, real, copy.deepcopy(G).to(device), copy.deepcopy(D).to(device), cfg, seed=0,
-                        channels_last=cl)
+                        layout=layout)
     runs = {"ours": ours}
     if reference:
         ref_cfg = dataclasses.replace(cfg, precision="fp32")
@@ -96,8 +97,7 @@ def bench_scale(plan, reals, cfg, scale, device, *, iters: int, reference: bool,
     for _ in range(iters):
         for k, r in runs.items():
             times[k].append(timed(r.step, device))
-    out = {"scale": scale, "size": list(plan.sizes[scale]), "width": plan.widths[scale], "channels_last": cl,
-           "batched_calls": ours.batched, **{f"{k}_ms": 1000 * statistics.median(v) for k, v in times.items()},
+    out = {"scale": scale, "size": list(plan.sizes[scale]), "width": plan.widths[scale], "layout": dataclasses.asdict(layout), **{f"{k}_ms": 1000 * statistics.median(v) for k, v in times.items()},
            **{f"{k}_ms_all": [round(1000 * t, 2) for t in v] for k, v in times.items()}}
     if reference:
         out["ratio"] = out["reference_ms"] / out["ours_ms"]

@@ -30,11 +30,12 @@ from .files import atomic_write_json, read_json
 from .images import read_image, read_mask
 from .models import ScaleDiscriminator, ScaleGenerator, SinGANPyramid, init_weights, pad
 from .pyramid import build_pyramid, plan_scales
-from .wgan import LOSS_NAMES, ScaleTrainer, scale_seed
+from .wgan import LOSS_NAMES, Layout, ScaleTrainer, scale_seed
 
-# Smallest layer width that runs faster channels-last than NCHW on a CPU (measured with
-# benchmarks/bench_train.py on 2 threads); CUDA keeps NCHW (not measured here).
-CPU_CHANNELS_LAST_MIN_WIDTH = 64
+# Smallest layer width at which the generator runs faster channels-last than NCHW on a CPU
+# (measured with benchmarks/bench_train.py). The critic stays NCHW: its gradient penalty's
+# double backward through BatchNorm is slower channels-last at every width measured.
+CPU_G_CHANNELS_LAST_MIN_WIDTH = 64
 # Config fields that choose how the arithmetic runs, not what is computed: a model may be
 # resumed with other values (results then agree up to rounding, not bit for bit).
 EXECUTION_FIELDS = ("device", "channels_last", "deterministic")
@@ -81,8 +82,8 @@ class TrainConfig:
     # fp32 (default): full float32, also on CUDA (TF32 off). tf32: CUDA TF32 matmul/conv.
     # bf16: bfloat16 autocast (CPU or CUDA). Both options change results; measure before use.
     precision: Literal["fp32", "tf32", "bf16"] = "fp32"
-    # memory layout of the networks: auto = channels-last on the CPU from width
-    # CPU_CHANNELS_LAST_MIN_WIDTH on (faster there, same arithmetic up to rounding)
+    # memory layout of the networks (same arithmetic up to rounding): auto = what measured
+    # fastest (layout_for); on/off = both networks channels-last / NCHW
     channels_last: Literal["auto", "on", "off"] = "auto"
     deterministic: bool = True       # CUDA: deterministic cuDNN kernels (identical reruns); CPU always is
 
@@ -106,11 +107,18 @@ class TrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-def use_channels_last(cfg: TrainConfig, width: int, device: torch.device) -> bool:
-    """The memory layout for networks of ``width`` channels (``cfg.channels_last``)."""
+def layout_for(cfg: TrainConfig, width: int, device: torch.device) -> Layout:
+    """Memory formats and batching for a scale of ``width`` channels on ``device``.
+
+    ``auto``: on a CPU the generator goes channels-last from CPU_G_CHANNELS_LAST_MIN_WIDTH and
+    calls are batch-1 (batching measured no faster); on CUDA, where the reference is
+    launch-bound, calls are batched and formats stay NCHW (not measured here: no GPU).
+    """
+    batched = device.type == "cuda"
     if cfg.channels_last != "auto":
-        return cfg.channels_last == "on"
-    return device.type == "cpu" and width >= CPU_CHANNELS_LAST_MIN_WIDTH
+        on = cfg.channels_last == "on"
+        return Layout(on, on, batched)
+    return Layout(device.type == "cpu" and width >= CPU_G_CHANNELS_LAST_MIN_WIDTH, False, batched)
 
 
 def to_training_tensor(rgb, mask) -> torch.Tensor:
@@ -287,10 +295,10 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
     G, D = _new_networks(cfg, scale, plan.widths[scale], seed, previous)
     G, D = G.to(device), D.to(device)
     for s, g in enumerate(pyramid.generators):  # the layout each frozen scale was trained with
-        cl = use_channels_last(cfg, plan.widths[s], device)
+        cl = layout_for(cfg, plan.widths[s], device).g_channels_last
         g.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
-    channels_last = use_channels_last(cfg, plan.widths[scale], device)
-    trainer = ScaleTrainer(pyramid, real, G, D, cfg, seed=seed, channels_last=channels_last)
+    layout = layout_for(cfg, plan.widths[scale], device)
+    trainer = ScaleTrainer(pyramid, real, G, D, cfg, seed=seed, layout=layout)
     h, w = plan.sizes[scale]
     bar = tqdm(total=cfg.iters_per_scale, desc=f"scale {scale}/{plan.stop_scale} ({h}x{w}, width {plan.widths[scale]})",
                disable=not progress, leave=True, unit="it")
@@ -315,7 +323,7 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
         "losses": {name: history[:, k].tolist() for k, name in enumerate(LOSS_NAMES)}})
     info = {"seconds": round(seconds, 3), "iterations": cfg.iters_per_scale,
             "seconds_per_iteration": seconds / cfg.iters_per_scale, "device": str(device),
-            "precision": cfg.precision, "channels_last": channels_last,
+            "precision": cfg.precision, "layout": dataclasses.asdict(layout),
             "rec_mse_first_iteration": history[0, LOSS_NAMES.index("rec_mse")].item(),
             "rec_mse": rec_mse, "history": history_path(model_dir, scale).name}
     meta = save_scale(model_dir, meta, scale, G, noise_amp=trainer.noise_amp, z_opt=trainer.z_opt,

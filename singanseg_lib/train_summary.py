@@ -50,7 +50,7 @@ def time_iteration(model: LoadedModel, cfg, *, scale: int | None = None, seed: i
     Runs ``iterations`` iterations (after one warm-up) on copies of that scale's trained G and D,
     on top of the model's coarser scales, with the layout training used; the model is unchanged.
     """
-    from .train import use_channels_last
+    from .train import layout_for
 
     pyr, plan = model.pyramid, model.pyramid.plan
     scale = pyr.num_trained - 1 if scale is None else scale
@@ -60,9 +60,8 @@ def time_iteration(model: LoadedModel, cfg, *, scale: int | None = None, seed: i
     G = copy.deepcopy(pyr.generators[scale]).requires_grad_(True)
     D = copy.deepcopy(model.discriminators[scale]).requires_grad_(True)
     real = model.reals[scale]
-    cl = use_channels_last(cfg, plan.widths[scale], real.device)
     run_cfg = dataclasses.replace(cfg, iters_per_scale=iterations + 1)
-    trainer = ScaleTrainer(coarser, real, G, D, run_cfg, seed=seed, channels_last=cl)
+    trainer = ScaleTrainer(coarser, real, G, D, run_cfg, seed=seed, layout=layout_for(cfg, plan.widths[scale], real.device))
     trainer.step()
     timer = PhaseTimer(real.device)
     for _ in range(iterations):

@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,12 +54,20 @@ from .pyramid import upsample_to
 LOSS_NAMES = ("d_loss", "d_real", "d_fake", "gp", "g_adv", "rec_mse")
 PREV_BATCH_BYTES = 256 * 2**20   # memory for the batched rand images of the coarser scales
 PREV_BATCH_MAX = 48              # samples per batched rand forward
-# Up to this many activations per sample (width x padded h x padded w), a scale batches the
-# critic's real + fake forward and the generator's forwards (per-sample BatchNorm): fewer,
-# larger calls win where per-call overhead dominates; above it, batch-1 calls are as fast and
-# the generator step's backward need not run over samples without gradient (measured with
-# benchmarks/bench_train.py).
-BATCH_MAX_ACTIVATIONS = 150_000
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a scale's arithmetic is laid out; every choice gives the same results up to rounding.
+
+    ``batched``: the generator's critic-step fakes in one forward, the critic's real and fake in
+    one forward (per-sample BatchNorm, :mod:`~singanseg_lib.batchnorm`), the generator step's
+    fake and reconstruction in one forward: fewer, larger calls.
+    """
+
+    g_channels_last: bool = False  # generator weights and activations in NHWC
+    d_channels_last: bool = False  # critic weights and activations in NHWC
+    batched: bool = False
 
 
 def scale_seed(seed: int, scale: int, stream: int) -> int:
@@ -122,36 +131,36 @@ class ScaleTrainer:
 
     ``cfg`` is a :class:`~singanseg_lib.train.TrainConfig`. The networks are trained in place;
     after ``cfg.iters_per_scale`` calls of :meth:`step`, ``z_opt`` and ``noise_amp`` complete
-    the scale. ``channels_last`` picks the memory layout (same results up to rounding).
+    the scale. ``layout`` chooses memory formats and batching (same results up to rounding).
     """
 
     def __init__(self, pyramid: SinGANPyramid, real: torch.Tensor, G: nn.Module, D: nn.Module, cfg: Any, *,
-                 seed: int, channels_last: bool = False, batched: bool | None = None):
+                 seed: int, layout: Layout = Layout()):
         self.pyr, self.cfg, self.G, self.D = pyramid, cfg, G, D
         self.scale = pyramid.num_trained
         self.device = real.device
-        self.fmt = torch.channels_last if channels_last else torch.contiguous_format
-        self.real = real.contiguous(memory_format=self.fmt)
+        self.layout, self.batched = layout, layout.batched
+        self.fmt = torch.channels_last if layout.g_channels_last else torch.contiguous_format  # G's side
+        self.dfmt = torch.channels_last if layout.d_channels_last else torch.contiguous_format
+        self.real = real.contiguous(memory_format=self.dfmt)
+        self.real_g = real.contiguous(memory_format=self.fmt)
         self.channels, self.size = real.shape[1], tuple(real.shape[-2:])
         self.p = G.pad_size
-        h, w = self.size
-        self.batched = (G.widths[0] * (h + 2 * self.p) * (w + 2 * self.p) <= BATCH_MAX_ACTIVATIONS
-                        if batched is None else batched)
         self.noise_gen, self.prev_gen, self.gp_gen = (
             make_generator(scale_seed(seed, self.scale, k), self.device) for k in range(3))
         self._bf16 = cfg.precision == "bf16"
         G.train().to(memory_format=self.fmt)
-        D.train().to(memory_format=self.fmt)
+        D.train().to(memory_format=self.dfmt)
         with torch.no_grad():
             if self.scale == 0:
-                self.z_prev = torch.zeros_like(self.real)
+                self.z_prev = torch.zeros_like(self.real_g)
                 self.noise_amp = 1.0
             else:
                 coarser = pyramid.reconstruct()[-1]
                 self.z_prev = upsample_to(coarser, pyramid.plan, self.scale).contiguous(memory_format=self.fmt)
-                self.noise_amp = cfg.noise_amp_factor * math.sqrt(F.mse_loss(self.z_prev, self.real).item())
+                self.noise_amp = cfg.noise_amp_factor * math.sqrt(F.mse_loss(self.z_prev, self.real_g).item())
         self.z_prev_padded = pad(self.z_prev, self.p)
-        self.z_opt = torch.zeros_like(self.real)
+        self.z_opt = torch.zeros_like(self.real_g)
         fused = True if self.device.type in ("cpu", "cuda") else None  # one kernel for all tensors
         self.opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas), fused=fused)
         self.opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=tuple(cfg.betas), fused=fused)
@@ -208,8 +217,8 @@ class ScaleTrainer:
         d = self.cfg.d_steps
         if self.scale == 0:
             if len(self._prevs) != d:
-                self._prevs = torch.zeros(d, *self.real.shape[1:], device=self.device).contiguous(
-                    memory_format=self.fmt)
+                self._prevs = torch.zeros(d, *self.real.shape[1:], device=self.device,
+                                          dtype=self.real.dtype).contiguous(memory_format=self.fmt)
             return self._prevs
         if self._prev_pos >= len(self._prevs):
             self._refill_prevs()
@@ -251,7 +260,7 @@ class ScaleTrainer:
                         fakes.append(self._generate(inputs[j:j + 1], prevs[j:j + 1]))
                 self._fake_graph = fakes[-1]
         for j in range(d):
-            fake = fakes[j:j + 1].detach() if self.batched else fakes[j].detach()
+            fake = (fakes[j:j + 1] if self.batched else fakes[j]).detach().contiguous(memory_format=self.dfmt)
             with timer("D forward real + fake"):
                 if self.batched:
                     with per_sample_bn(self.D, [1, 1]):
@@ -321,10 +330,10 @@ class ScaleTrainer:
         self.D.requires_grad_(False)  # the reference also computes D's weight gradients here, unused
         try:
             with bn_updates_as(self.D, times):
-                g_adv = -self._critic(fake).mean()
+                g_adv = -self._critic(fake.contiguous(memory_format=self.dfmt)).mean()
             loss, rec_mse = g_adv, torch.zeros((), device=self.device)
             if rec is not None:
-                rec_mse = F.mse_loss(rec, self.real)
+                rec_mse = F.mse_loss(rec, self.real_g)
                 loss = loss + self.cfg.rec_weight * rec_mse
             loss.backward()
         finally:

@@ -99,7 +99,7 @@ def test_model_folder_records_everything(trained):
     assert meta["seed"] == 0 and meta["config"] == cfg.to_dict() and meta["source"]["image_id"] == "polyp"
     assert len(meta["scales"]) == model.pyramid.plan.num_scales == 2
     assert meta["scales"][0]["noise_amp"] == 1.0 and 0 < meta["scales"][1]["noise_amp"] < 0.1
-    assert {"seconds", "rec_mse", "history", "channels_last"} <= set(meta["scales"][1])
+    assert {"seconds", "rec_mse", "history", "layout"} <= set(meta["scales"][1])
     assert len(events) == 2 * cfg.iters_per_scale and events[-1].done and events[0].losses.keys() == set(
         ["d_loss", "d_real", "d_fake", "gp", "g_adv", "rec_mse"])
     again = train.train_model(polyp_image(), model_dir, cfg, seed=0, progress=False)  # complete: just loads

@@ -21,7 +21,7 @@ import torch
 from singanseg_lib.models import SinGANPyramid
 from singanseg_lib.pyramid import build_pyramid, plan_scales
 from singanseg_lib.train import TrainConfig, _new_networks
-from singanseg_lib.wgan import ScaleTrainer
+from singanseg_lib.wgan import Layout, ScaleTrainer
 
 from conftest import REPO
 
@@ -83,7 +83,7 @@ def test_iteration_equals_the_reference_computation(scale, batched, float64):
     pyr, real, G, D = _setup(scale, cfg)
     pyr, real, G, D = pyr.double(), real.double(), G.double(), D.double()
     G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
-    ours = ScaleTrainer(pyr, real, G, D, cfg, seed=3, batched=batched)
+    ours = ScaleTrainer(pyr, real, G, D, cfg, seed=3, layout=Layout(batched=batched))
     ref = reference_iteration.ReferenceIteration(pyr, real, G2, D2, cfg, seed=3, uint8_resize=False)
     assert ours.noise_amp == pytest.approx(ref.noise_amp, rel=1e-12)
     grads_ours, grads_ref = [], []
