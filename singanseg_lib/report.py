@@ -30,6 +30,7 @@ own layout of Tables 1 and 4 (``table1_sifid`` / ``table4_fid`` keyed by "no ST"
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -99,11 +100,11 @@ def _fmt(x: Any, digits: int) -> str:
         return NOT_RUN
     if isinstance(x, (list, tuple)):
         return ", ".join(_fmt(v, digits) for v in x)
-    return f"{float(x):.{digits}f}"
+    return "n/a" if math.isnan(float(x)) else f"{float(x):.{digits}f}"
 
 
 def _diff(ours: Any, paper: Any, digits: int) -> str:
-    if ours is None or paper is None:
+    if ours is None or paper is None or math.isnan(float(ours)):
         return ""
     return f"{float(ours) - float(paper):+.{digits}f}"
 
@@ -196,13 +197,12 @@ def tables_of(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
         first = next(iter(sifid.values()), {})
         out["table1_sifid"] = _from_metrics_notebook(
             metrics["table1_sifid"], sifid, "sifid_by_set", _SIFID_ROWS, metrics.get("sifid_weights"),
-            f"{first.get('dims', '?')} channels, {first.get('network', '?')} Inception, mean ± SD over sets")
+            f"{first.get('dims', '?')} channels (layer {first.get('layer', '?')}), mean ± SD over sets")
     if "table4_fid_gans" not in out and isinstance(metrics.get("table4_fid"), Mapping):
         first = next(iter(fid.values()), {})
         out["table4_fid_gans"] = _from_metrics_notebook(
             metrics["table4_fid"], fid, "fid_by_set", _FID_ROWS, metrics.get("fid_weights"),
-            f"{first.get('network', '?')} Inception, resize {first.get('resize', '?')}; "
-            f"{first.get('n_real', '?')} real images, not the paper's 1,000")
+            f"resize {first.get('resize', '?')}; {first.get('n_real', '?')} real images (the paper: 1,000)")
     return out
 
 

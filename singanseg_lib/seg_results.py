@@ -47,12 +47,18 @@ def data_description(data_dir: str, real: Sequence[Pair], modelled: Sequence[str
 
 
 def table_entry(rows: Mapping[str, Any], results: Sequence[Mapping[str, Any]], config: SegmentConfig, *,
-                data: str, cv_folds: int | None = None,
+                data: str, cv_folds: int | None = None, per_image: int | None = None,
                 reduction: str = "micro over the validation set") -> dict[str, Any]:
     """A table's entry for metrics.json (schema in :mod:`report`): rows plus what they were computed with.
 
     ``cv_folds``: the number of cross-validation folds averaged (experiment 1), said in the settings.
+    ``per_image`` (experiment 2): synthetic samples per real image; when it is not the paper's 10,
+    the row ``fake_<per_image*R>`` is saved as the paper's ``fake_<10R>`` (same R, so the report
+    sets it beside the paper's row) with its real count in ``n_train`` and the settings.
     """
+    if per_image and per_image != 10:
+        rows = {f"fake_{10 * int(k[5:]) // per_image}" if k.startswith("fake_") else k: v for k, v in rows.items()}
+        data += f"; synthetic rows use {per_image} samples per real image (the paper: 10), named as the paper's fake_<10R>"
     weights = sorted({r["weights"] for r in results}) or ["none run"]
     augmented = sorted({bool(r["config"]["augment"]) for r in results}) or [config.augment]
     augmentation = " / ".join("Albumentations" if a else "no augmentation" for a in augmented)

@@ -66,11 +66,17 @@ def test_missing_experiments_say_not_run(partial_run):
     assert t1[("st_1_1000", "ours")][0] == report.NOT_RUN
     assert "random weights" in tables["table1_sifid"].context["weights"]
     assert "64 channels" in tables["table1_sifid"].context["settings"]
+    assert t4_sd_is_na(tables["table4_fid_gans"])
     t4 = {(r, s): c for r, s, c in tables["table4_fid_gans"].lines}
     assert t4[("dcgan", "ours")][0] == report.NOT_RUN and t4[("singan_seg_st", "paper")][0] == "43.46"
     assert t4[("singan_seg_st", "ours")][0] == "150.00" and t4[("singan_seg_st", "difference")][0] == "+106.54"
     assert t4[("singan_seg", "ours")][0] == report.NOT_RUN
     assert "not built in this kit" in tables["table4_fid_gans"].context["note"]
+
+
+def t4_sd_is_na(table):
+    lines = {(r, s): c for r, s, c in table.lines}
+    return lines[("singan_seg_st", "ours")][1] == "n/a" and lines[("singan_seg_st", "difference")][1] == ""
 
 
 def test_written_report_markdown_and_html(partial_run):

@@ -7,6 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from singanseg_lib import report, seg_results, viz  # noqa: E402
+from singanseg_lib.segment import SegmentConfig  # noqa: E402
 
 METRICS = ("dice_loss", "iou", "f_score", "accuracy", "recall", "precision")
 
@@ -58,8 +59,15 @@ def test_table_entry_records_settings():
                 "metrics": _row(0.5 + f / 10)} for f in range(3)]
     table = seg_results.summarise(results)
     assert table["real"]["iou"] == pytest.approx(0.6) and table["real"]["folds"] == [0, 1, 2]
-    from singanseg_lib.segment import SegmentConfig
-
     entry = seg_results.table_entry(table, results, SegmentConfig(), data="d", cv_folds=3)
     assert entry["weights"] == "random init" and entry["cached_runs"] == 1 and entry["train_seconds"] == 4.0
     assert "3-fold CV" in entry["settings"] and "micro" in entry["settings"] and "Albumentations" in entry["settings"]
+
+
+def test_small_data_rows_named_by_r():
+    rows = {"real_5": _row(0.2), "fake_10": _row(0.3)}
+    entry = seg_results.table_entry(rows, [], SegmentConfig(), data="d",
+                                    per_image=2)
+    assert set(entry["rows"]) == {"real_5", "fake_50"} and "2 samples per real image" in entry["data"]
+    assert set(seg_results.table_entry(rows, [], SegmentConfig(),
+                                       data="d", per_image=10)["rows"]) == {"real_5", "fake_10"}
