@@ -162,7 +162,8 @@ run.figure(viz.plot_reconstructions(first_model.reals, recs, errors), "reconstru
 meta = first_model.meta
 run.figure(viz.plot_time_per_scale(meta["scales"], plan.sizes, plan.widths), "time_per_scale")
 phases = train_summary.time_iteration(first_model, cfg, seed=seed, iterations=time_iterations)
-run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the finest scale {plan.sizes[-1]}"),
+finest = "x".join(map(str, plan.sizes[-1]))
+run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the finest scale ({finest} px)"),
            "iteration_breakdown")
 
 # %% [markdown]

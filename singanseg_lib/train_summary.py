@@ -83,5 +83,4 @@ def model_summary(model: LoadedModel, cfg, *, seed: int) -> dict:
         "seconds_total": sum(e["seconds"] for e in meta["scales"]),
         "rec_mse_finest": errors[-1],
         "rec_mse_finest_at_initialisation": initial_reconstruction_error(model, cfg, seed=seed),
-        "config": meta["config"],
     }

@@ -75,15 +75,16 @@ def float64():
     torch.set_default_dtype(before)
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["batch-1 calls", "batched calls"])
+@pytest.mark.parametrize("layout", [Layout(), Layout(batched=True), Layout(gp_composite_bn=True)],
+                         ids=["batch-1 calls", "batched calls", "composite BatchNorm in the penalty"])
 @pytest.mark.parametrize("scale", [0, 1])
-def test_iteration_equals_the_reference_computation(scale, batched, float64):
+def test_iteration_equals_the_reference_computation(scale, layout, float64):
     torch.manual_seed(0)
     cfg = TrainConfig(lr_g=0.0, lr_d=0.0, iters_per_scale=10, channels_last="off")
     pyr, real, G, D = _setup(scale, cfg)
     pyr, real, G, D = pyr.double(), real.double(), G.double(), D.double()
     G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
-    ours = ScaleTrainer(pyr, real, G, D, cfg, seed=3, layout=Layout(batched=batched))
+    ours = ScaleTrainer(pyr, real, G, D, cfg, seed=3, layout=layout)
     ref = reference_iteration.ReferenceIteration(pyr, real, G2, D2, cfg, seed=3, uint8_resize=False)
     assert ours.noise_amp == pytest.approx(ref.noise_amp, rel=1e-12)
     grads_ours, grads_ref = [], []
