@@ -328,8 +328,10 @@ def train_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig = T
     return LoadedModel(pyramid, meta, discriminators, reals)
 
 
-def _new_networks(cfg: TrainConfig, scale: int, width: int, seed: int, previous):
-    """G and D of a scale: seeded init, or the previous scale's weights when the widths match."""
+def init_networks(cfg: TrainConfig, scale: int, width: int, seed: int,
+                  previous: tuple[ScaleGenerator, ScaleDiscriminator] | None = None):
+    """G and D of a scale (on the CPU): seeded from (seed, scale), or the previous scale's
+    weights when the widths match, as the reference does."""
     widths = (width,) * (cfg.num_layers - 1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(scale_seed(seed, scale, 3))
@@ -348,7 +350,7 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
 
     scale, plan, device = pyramid.num_trained, pyramid.plan, real.device
     previous = (pyramid.generators[-1], discriminators[-1]) if scale else None
-    G, D = _new_networks(cfg, scale, plan.widths[scale], seed, previous)
+    G, D = init_networks(cfg, scale, plan.widths[scale], seed, previous)
     G, D = G.to(device), D.to(device)
     for s, g in enumerate(pyramid.generators):  # the layout each frozen scale was trained with
         cl = layout_for(cfg, plan.widths[s], device).g_channels_last

@@ -20,7 +20,7 @@ import torch
 
 from singanseg_lib.models import SinGANPyramid
 from singanseg_lib.pyramid import build_pyramid, plan_scales
-from singanseg_lib.train import TrainConfig, _new_networks
+from singanseg_lib.train import TrainConfig, init_networks
 from singanseg_lib.wgan import Layout, ScaleTrainer
 
 from conftest import REPO
@@ -45,14 +45,14 @@ def _setup(scale, cfg):
     reals = build_pyramid(img, plan)
     pyr = SinGANPyramid(plan)
     for s in range(scale):  # frozen coarser scales: random weights with non-trivial running statistics
-        g, _ = _new_networks(cfg, s, plan.widths[s], 7 + s, None)
+        g, _ = init_networks(cfg, s, plan.widths[s], 7 + s, None)
         with torch.no_grad():
             for m in g.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
                     m.running_var.fill_(0.02)
         z = torch.randn(1, 1, *plan.sizes[s]).expand(1, 4, *plan.sizes[s]) if s == 0 else torch.zeros(1, 4, *plan.sizes[s])
         pyr.add_scale(g, 1.0 if s == 0 else 0.1, z)
-    G, D = _new_networks(cfg, scale, plan.widths[scale], 0, None)
+    G, D = init_networks(cfg, scale, plan.widths[scale], 0, None)
     return pyr, reals[scale], G, D
 
 
