@@ -47,7 +47,7 @@ interactive: bool = False  # show widgets (none in this notebook)
 data_dir: str = ""  # folder with images/ and masks/ (empty: the bundled sample data/sample)
 n_train_images: int = 8  # models to train, one per image, the first images by id (0: every image)
 max_size: int = 48  # long side of the finest scale in px (paper: 250)
-iters_per_scale: int = 200  # training iterations per scale (paper: 2000)
+iters_per_scale: int = 160  # training iterations per scale (paper: 2000)
 live_every: int = 50  # redraw the live loss curves every N iterations
 time_iterations: int = 3  # iterations timed for the breakdown of one iteration
 
@@ -56,7 +56,7 @@ import dataclasses
 
 import numpy as np
 
-from singanseg_lib import pyramid, train, train_summary, viz
+from singanseg_lib import pyramid, train, train_data, train_summary, viz
 from singanseg_lib.outputs import start_notebook
 
 run = start_notebook("01_training", run_dir=run_dir, seed=seed, params=dict(
@@ -76,7 +76,7 @@ print(cfg)
 # of generated images fit their polyps.
 
 # %%
-pairs = train.training_pairs(train.sample_data_dir(data_dir))
+pairs = train_data.training_pairs(train_data.sample_data_dir(data_dir))
 chosen = pairs[:n_train_images] if n_train_images else pairs
 print(f"{len(pairs)} image/mask pairs in the data folder; training {len(chosen)} model(s)")
 first = chosen[0]

@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from .env import resolve_device
 from .files import atomic_write_json, read_json
 from .models import ScaleDiscriminator, ScaleGenerator, SinGANPyramid, init_weights, pad
 from .pyramid import build_pyramid, plan_scales
+from .train_data import read_pair
 from .wgan import LOSS_NAMES, Layout, ScaleTrainer, scale_seed
 
 # CPU layout rules, measured (whole iterations, interleaved, 622x529 polyp, widths 32/64/128):
@@ -142,65 +142,9 @@ def to_training_tensor(rgb, mask) -> torch.Tensor:
     return torch.cat([img, m])[None].contiguous()
 
 
-def _read_pair(image_path: str | Path, mask_path: str | Path):
-    """(uint8 H x W x 3, bool H x W) with PIL; the mask is binarised at L > 127 (SPEC §1).
-
-    Stand-in for ``data.read_image`` / ``data.read_mask`` until that module is merged.
-    """
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        rgb = np.array(Image.open(image_path).convert("RGB"))
-        mask = np.array(Image.open(mask_path).convert("L")) > 127
-    except (OSError, UnidentifiedImageError) as e:
-        raise ValueError(f"cannot read image/mask pair {image_path} / {mask_path}: {e}") from None
-    if mask.shape != rgb.shape[:2]:
-        raise ValueError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} px, "
-                         f"image {image_path} is {rgb.shape[1]}x{rgb.shape[0]}")
-    return rgb, mask
-
-
 def load_training_image(image_path: str | Path, mask_path: str | Path) -> torch.Tensor:
     """The 1 x 4 x H x W training tensor of an image file and its mask file."""
-    return to_training_tensor(*_read_pair(image_path, mask_path))
-
-
-@dataclass(frozen=True)
-class TrainingPair:
-    id: str
-    image_path: Path
-    mask_path: Path
-
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
-
-def training_pairs(folder: str | Path) -> list[TrainingPair]:
-    """The image/mask pairs of a folder with ``images/`` and ``masks/`` (paired by file stem), sorted by id.
-
-    Stand-in for ``data.load_dataset`` until that module is merged.
-    """
-    folder = Path(folder)
-    images, masks = folder / "images", folder / "masks"
-    if not images.is_dir() or not masks.is_dir():
-        raise FileNotFoundError(f"{folder}: expected the sub-folders images/ and masks/")
-    by_stem = {p.stem: p for p in masks.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    pairs, unpaired = [], []
-    for img in sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-        (pairs.append(TrainingPair(img.stem, img, by_stem[img.stem])) if img.stem in by_stem
-         else unpaired.append(img.name))
-    if unpaired:
-        raise ValueError(f"{images}: no mask in {masks} for {len(unpaired)} image(s), e.g. {unpaired[:3]}")
-    if not pairs:
-        raise FileNotFoundError(f"{images}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    return pairs
-
-
-def sample_data_dir(data_dir: str = "") -> Path:
-    """``data_dir``; when empty ``$SINGANSEG_DATA``, else the kit's bundled sample (``data/sample``)."""
-    chosen = data_dir or os.environ.get("SINGANSEG_DATA", "")
-    return Path(chosen) if chosen else Path(__file__).resolve().parent.parent / "data" / "sample"
+    return to_training_tensor(*read_pair(image_path, mask_path))
 
 
 def model_status(model_dir: str | Path) -> str:

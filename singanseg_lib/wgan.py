@@ -90,12 +90,13 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def draw(gen: torch.Generator, channels: int, size: tuple[int, int], scale: int, count: int = 1) -> torch.Tensor:
-    """count x C x h x w standard normal noise; at scale 0 one channel repeated (as the reference)."""
+def draw(gen: torch.Generator, channels: int, size: tuple[int, int], scale: int) -> torch.Tensor:
+    """1 x C x h x w standard normal noise on ``gen``'s device; at scale 0 one channel repeated
+    over all channels (as the reference)."""
     h, w = size
     if scale == 0:
-        return torch.randn(count, 1, h, w, generator=gen, device=gen.device).expand(count, channels, h, w)
-    return torch.randn(count, channels, h, w, generator=gen, device=gen.device)
+        return torch.randn(1, 1, h, w, generator=gen, device=gen.device).expand(1, channels, h, w)
+    return torch.randn(1, channels, h, w, generator=gen, device=gen.device)
 
 
 class PhaseTimer:

@@ -9,8 +9,8 @@ import yaml
 
 from .. import presets
 from ..env import resolve_device
-from ..train import (TrainConfig, TrainingPair, load_training_image, model_status, train_model,
-                     training_pairs)
+from ..train import TrainConfig, load_training_image, model_status, train_model
+from ..train_data import TrainingPair, training_pairs
 from ._common import add_preset_options
 
 
