@@ -36,7 +36,7 @@ from reference_iteration import ReferenceIteration  # noqa: E402
 from singanseg_lib.env import resolve_device  # noqa: E402
 from singanseg_lib.models import SinGANPyramid  # noqa: E402
 from singanseg_lib.pyramid import build_pyramid, plan_scales  # noqa: E402
-from singanseg_lib.train import TrainConfig, _new_networks, layout_for, to_training_tensor  # noqa: E402
+from singanseg_lib.train import TrainConfig, init_networks, layout_for, to_training_tensor  # noqa: E402
 from singanseg_lib.wgan import PhaseTimer, ScaleTrainer  # noqa: E402
 
 POLYP = REPO / "tests" / "fixtures" / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"
@@ -62,7 +62,7 @@ def frozen_pyramid(plan, cfg, upto: int, device) -> SinGANPyramid:
     """Scales 0..upto-1 with initial weights, frozen: only their cost matters here."""
     pyr = SinGANPyramid(plan)
     for s in range(upto):
-        g, _ = _new_networks(cfg, s, plan.widths[s], 100 + s, None)
+        g, _ = init_networks(cfg, s, plan.widths[s], 100 + s, None)
         cl = layout_for(cfg, plan.widths[s], device).g_channels_last
         g.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
         z = torch.randn(1, 1, *plan.sizes[s]).expand(1, 4, *plan.sizes[s]) if s == 0 else torch.zeros(1, 4, *plan.sizes[s])
@@ -82,7 +82,7 @@ def timed(fn, device) -> float:
 
 def bench_scale(plan, reals, cfg, scale, device, *, iters: int, reference: bool, profile: bool) -> dict:
     pyr = frozen_pyramid(plan, cfg, scale, device)
-    G, D = _new_networks(cfg, scale, plan.widths[scale], 0, None)
+    G, D = init_networks(cfg, scale, plan.widths[scale], 0, None)
     real = reals[scale].to(device)
     layout = layout_for(cfg, plan.widths[scale], device)
     ours = ScaleTrainer(pyr, real, copy.deepcopy(G).to(device), copy.deepcopy(D).to(device), cfg, seed=0,

@@ -45,10 +45,10 @@ run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's f
 seed: int = 0  # seed of every model's training (recorded in each model.json)
 interactive: bool = False  # show widgets (none in this notebook)
 data_dir: str = ""  # folder with images/ and masks/ (empty: the bundled sample data/sample)
-n_train_images: int = 10  # models to train, one per image, the first images by id (0: every image)
+n_train_images: int = 8  # models to train, one per image, the first images by id (0: every image)
 max_size: int = 48  # long side of the finest scale in px (paper: 250)
-iters_per_scale: int = 250  # training iterations per scale (paper: 2000)
-live_every: int = 25  # redraw the live loss curves every N iterations
+iters_per_scale: int = 160  # training iterations per scale (paper: 2000)
+live_every: int = 50  # redraw the live loss curves every N iterations
 time_iterations: int = 3  # iterations timed for the breakdown of one iteration
 
 # %%
@@ -152,17 +152,19 @@ run.figure(viz.plot_reconstructions(first_model.reals, recs, errors), "reconstru
 #
 # The kit computes the reference's algorithm without its waste: the coarser scales' images for
 # all critic steps in one batched pass without gradients, resized on the device in float (the
-# reference re-runs every coarser generator and a CPU resize in 8-bit at every critic step); one
-# generator gradient where the reference computes three identical ones, with BatchNorm statistics
-# updated exactly as its three passes would; no unused critic gradients; a fused optimiser; and
-# channels-last memory for the wide scales. `benchmarks/bench_train.py` measures it against the
-# reference-style iteration on the paper's settings.
+# reference re-runs every coarser generator and an 8-bit CPU resize at every critic step); one
+# generator gradient where the reference computes three identical ones, with BatchNorm's running
+# statistics moved exactly as its three passes would; no unused critic gradients; one backward
+# pass per critic step instead of three; a fused optimiser; and, measured per width, the fastest
+# memory layout. `benchmarks/bench_train.py` times it against a reference-style iteration on the
+# paper's settings, and `tests/test_wgan.py` checks that both compute the same gradients.
 
 # %%
 meta = first_model.meta
 run.figure(viz.plot_time_per_scale(meta["scales"], plan.sizes, plan.widths), "time_per_scale")
 phases = train_summary.time_iteration(first_model, cfg, seed=seed, iterations=time_iterations)
-run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the finest scale {plan.sizes[-1]}"),
+finest = "x".join(map(str, plan.sizes[-1]))
+run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the finest scale ({finest} px)"),
            "iteration_breakdown")
 
 # %% [markdown]

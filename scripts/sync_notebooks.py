@@ -22,8 +22,14 @@ def cells(nb) -> list[tuple[str, str, tuple[str, ...]]]:
     return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", []))) for c in nb.cells]
 
 
-def to_notebook(py: Path):
+def to_notebook(py: Path, old=None):
+    """The .ipynb of ``py``; cells keep the ids of ``old`` (the current .ipynb) position by position,
+    so a re-sync changes only the cells whose text changed (new ids would touch every cell)."""
     nb = jupytext.read(py)
+    old_ids = [c.get("id") for c in old.cells] if old is not None else []
+    for cell, cell_id in zip(nb.cells, old_ids):
+        if cell_id:
+            cell["id"] = cell_id
     nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
     nb.metadata["kernelspec"] = KERNELSPEC
     for cell in nb.cells:
@@ -40,7 +46,10 @@ def main(argv: list[str]) -> int:
             if not ipynb.exists() or cells(jupytext.read(ipynb)) != cells(jupytext.read(py)):
                 stale.append(ipynb.name)
         else:
-            jupytext.write(to_notebook(py), ipynb)
+            old = jupytext.read(ipynb) if ipynb.exists() else None
+            if old is not None and cells(old) == cells(jupytext.read(py)):
+                continue
+            jupytext.write(to_notebook(py, old), ipynb)
             print(f"wrote {ipynb.relative_to(NOTEBOOKS.parent)}")
     if stale:
         print("out of sync with their .py twins: " + ", ".join(stale), file=sys.stderr)

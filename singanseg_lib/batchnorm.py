@@ -12,7 +12,12 @@ are what eval-mode generation uses later, so they must come out as the reference
   affine parameters: the same kernel as a batch-1 BatchNorm) and the running statistics
   receive the N sequential updates in closed form, sample i counted ``repeats[i]`` times.
 
-Both agree with the sequential forwards up to float rounding (``tests/test_train.py``).
+- :func:`composite_bn`: BatchNorm written as elementary differentiable operations. Same
+  function, but its second derivative (the gradient penalty differentiates through the
+  critic's input gradient) runs as a few whole-tensor operations instead of PyTorch's generic
+  BatchNorm double backward, which is slower on large activations.
+
+All agree with the sequential native forwards up to float rounding (``tests/test_batchnorm.py``).
 """
 from __future__ import annotations
 
@@ -73,8 +78,10 @@ def _per_sample_forward(bn: nn.BatchNorm2d, repeats: list[int]):
         if any(repeats):
             with torch.no_grad():
                 decay, coef = _update_coefficients(bn.momentum, repeats, x.device)
-                bn.running_mean.mul_(decay).add_(coef @ stats[0].view(n, c))
-                bn.running_var.mul_(decay).add_(coef @ stats[1].view(n, c))
+                # .data: like the native kernel, move the statistics without bumping their version
+                # counter (native BatchNorm nodes of earlier forwards saved them for backward)
+                bn.running_mean.data.mul_(decay).add_(coef @ stats[0].view(n, c))
+                bn.running_var.data.mul_(decay).add_(coef @ stats[1].view(n, c))
                 bn.num_batches_tracked += sum(repeats)
         return y.view_as(x)
     return forward
@@ -90,6 +97,32 @@ def per_sample_bn(module: nn.Module, repeats: list[int]):
     bns = _train_bns(module)
     for bn in bns:
         bn.forward = _per_sample_forward(bn, list(repeats))
+    try:
+        yield
+    finally:
+        for bn in bns:
+            del bn.forward
+
+
+def _composite_forward(bn: nn.BatchNorm2d):
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(x, dim=(0, 2, 3), keepdim=True, correction=0)
+        y = (x - mean) * (torch.rsqrt(var + bn.eps) * bn.weight.view(1, -1, 1, 1)) + bn.bias.view(1, -1, 1, 1)
+        with torch.no_grad():
+            n = x.numel() // x.shape[1]
+            bn.running_mean.data.mul_(1 - bn.momentum).add_(mean.flatten(), alpha=bn.momentum)  # .data: see above
+            bn.running_var.data.mul_(1 - bn.momentum).add_(var.flatten() * (n / (n - 1)), alpha=bn.momentum)
+            bn.num_batches_tracked += 1
+        return y
+    return forward
+
+
+@contextlib.contextmanager
+def composite_bn(module: nn.Module):
+    """Inside, ``module``'s train-mode BatchNorms compute as elementary operations (same results)."""
+    bns = _train_bns(module)
+    for bn in bns:
+        bn.forward = _composite_forward(bn)
     try:
         yield
     finally:

@@ -32,10 +32,13 @@ from .models import ScaleDiscriminator, ScaleGenerator, SinGANPyramid, init_weig
 from .pyramid import build_pyramid, plan_scales
 from .wgan import LOSS_NAMES, Layout, ScaleTrainer, scale_seed
 
-# Smallest layer width at which the generator runs faster channels-last than NCHW on a CPU
-# (measured with benchmarks/bench_train.py). The critic stays NCHW: its gradient penalty's
-# double backward through BatchNorm is slower channels-last at every width measured.
+# CPU layout rules, measured (whole iterations, interleaved, 622x529 polyp, widths 32/64/128):
+# the generator runs faster channels-last from width 64 (10-18 %); the critic stays NCHW (its
+# gradient penalty's BatchNorm double backward is 20-50 % slower channels-last at every width);
+# the gradient penalty's forward with elementary-operation BatchNorm is 6 % faster at width
+# 128, slower at 64, even at 32.
 CPU_G_CHANNELS_LAST_MIN_WIDTH = 64
+CPU_GP_COMPOSITE_BN_MIN_WIDTH = 128
 # Config fields that choose how the arithmetic runs, not what is computed: a model may be
 # resumed with other values (results then agree up to rounding, not bit for bit).
 EXECUTION_FIELDS = ("device", "channels_last", "deterministic")
@@ -110,15 +113,16 @@ class TrainConfig:
 def layout_for(cfg: TrainConfig, width: int, device: torch.device) -> Layout:
     """Memory formats and batching for a scale of ``width`` channels on ``device``.
 
-    ``auto``: on a CPU the generator goes channels-last from CPU_G_CHANNELS_LAST_MIN_WIDTH and
-    calls are batch-1 (batching measured no faster); on CUDA, where the reference is
-    launch-bound, calls are batched and formats stay NCHW (not measured here: no GPU).
+    ``auto`` on a CPU: the rules above, batch-1 calls (batching measured 3-6 % slower). On CUDA,
+    where the reference is launch-bound, calls are batched and formats stay NCHW (not measured
+    here: no GPU).
     """
-    batched = device.type == "cuda"
+    cpu = device.type == "cpu"
+    batched, composite = not cpu, cpu and width >= CPU_GP_COMPOSITE_BN_MIN_WIDTH
     if cfg.channels_last != "auto":
         on = cfg.channels_last == "on"
-        return Layout(on, on, batched)
-    return Layout(device.type == "cpu" and width >= CPU_G_CHANNELS_LAST_MIN_WIDTH, False, batched)
+        return Layout(on, on, batched, composite)
+    return Layout(cpu and width >= CPU_G_CHANNELS_LAST_MIN_WIDTH, False, batched, composite)
 
 
 def to_training_tensor(rgb, mask) -> torch.Tensor:
@@ -272,8 +276,10 @@ def train_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig = T
     return LoadedModel(pyramid, meta, discriminators, reals)
 
 
-def _new_networks(cfg: TrainConfig, scale: int, width: int, seed: int, previous):
-    """G and D of a scale: seeded init, or the previous scale's weights when the widths match."""
+def init_networks(cfg: TrainConfig, scale: int, width: int, seed: int,
+                  previous: tuple[ScaleGenerator, ScaleDiscriminator] | None = None):
+    """G and D of a scale (on the CPU): seeded from (seed, scale), or the previous scale's
+    weights when the widths match, as the reference does."""
     widths = (width,) * (cfg.num_layers - 1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(scale_seed(seed, scale, 3))
@@ -292,7 +298,7 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
 
     scale, plan, device = pyramid.num_trained, pyramid.plan, real.device
     previous = (pyramid.generators[-1], discriminators[-1]) if scale else None
-    G, D = _new_networks(cfg, scale, plan.widths[scale], seed, previous)
+    G, D = init_networks(cfg, scale, plan.widths[scale], seed, previous)
     G, D = G.to(device), D.to(device)
     for s, g in enumerate(pyramid.generators):  # the layout each frozen scale was trained with
         cl = layout_for(cfg, plan.widths[s], device).g_channels_last
@@ -316,7 +322,7 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
     G.eval()
     with torch.no_grad():
         rec = G(trainer.noise_amp * pad(trainer.z_opt, G.pad_size) + trainer.z_prev_padded, trainer.z_prev_padded)
-        rec_mse = F.mse_loss(rec, trainer.real).item()
+        rec_mse = F.mse_loss(rec, trainer.real_g).item()
     history = trainer.history.cpu()
     atomic_write_json(history_path(model_dir, scale), {
         "scale": scale, "loss_names": list(LOSS_NAMES),

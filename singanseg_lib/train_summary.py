@@ -30,12 +30,12 @@ def reconstruction_errors(model: LoadedModel) -> list[float]:
 def initial_reconstruction_error(model: LoadedModel, cfg, *, seed: int) -> float:
     """The finest-scale reconstruction MSE of the same pyramid with every generator at its seeded
     initial weights (what training started from, before any width-matched copy)."""
-    from .train import _new_networks
+    from .train import init_networks
 
     plan, pyr = model.pyramid.plan, model.pyramid
     untrained = SinGANPyramid(plan, channels=pyr.channels)
     for s in range(pyr.num_trained):
-        g, _ = _new_networks(cfg, s, plan.widths[s], seed, None)
+        g, _ = init_networks(cfg, s, plan.widths[s], seed, None)
         untrained.add_scale(g, pyr.noise_amps[s], pyr.z_opt(s).cpu())
     untrained.to(pyr.device)
     with torch.no_grad():
@@ -83,5 +83,4 @@ def model_summary(model: LoadedModel, cfg, *, seed: int) -> dict:
         "seconds_total": sum(e["seconds"] for e in meta["scales"]),
         "rec_mse_finest": errors[-1],
         "rec_mse_finest_at_initialisation": initial_reconstruction_error(model, cfg, seed=seed),
-        "config": meta["config"],
     }

@@ -12,22 +12,27 @@ eval-mode scales 0..n-1. One iteration, as the reference code computes it:
    on the last step's fake, with ``g_steps`` passes;
 4. one MultiStepLR step for each network.
 
-What is done differently, with the same result (see ``tests/test_train.py`` for the numbers):
+What is done differently, with the same result (``tests/test_wgan.py`` compares every
+gradient and BatchNorm statistic with the reference-style computation: equal to 1e-15 in
+float64):
 
 - The coarser scales are frozen and eval-mode (their BatchNorm uses running statistics), so
   the rand images of all critic steps, and of several iterations ahead, are one batched
   forward without autograd, resized on the device in float (the reference re-runs the coarser
-  generators and a CPU uint8 resize per critic step).
+  generators and a CPU uint8 resize at every critic step).
 - G does not change during the critic steps, so its fakes are made up front; only the last
   one keeps its autograd graph (the generator step needs it), as in the reference.
 - The reference's ``g_steps`` generator passes zero the gradients before each pass and step
   the optimiser once: ``g_steps`` identical gradients of which one is used. We compute it
   once. The passes' only other effect, ``g_steps`` identical BatchNorm running-statistics
-  updates of G (which matter in eval-mode generation) and of D, is applied in closed form:
-  one forward with momentum ``1 - (1 - m) ** g_steps``.
+  updates of G (which matter in eval-mode generation) and of D, is applied in closed form
+  (:func:`~singanseg_lib.batchnorm.bn_updates_as`).
 - D's weight gradients are not computed in the generator step (the reference computes and
-  discards them); the critic's three losses take one backward pass instead of three.
-- Every network forward runs with batch size 1, so BatchNorm statistics are the reference's.
+  discards them); the critic's three losses take one backward pass instead of three; Adam
+  is the fused implementation (one kernel for all tensors).
+- :class:`Layout` picks memory formats per network and whether calls are batched (with
+  per-sample BatchNorm, :func:`~singanseg_lib.batchnorm.per_sample_bn`); otherwise every
+  network forward runs with batch size 1, exactly as the reference's.
 
 ``g_update="per_step"`` is the original SinGAN's three optimiser steps per iteration instead;
 each pass after the first regenerates the fake with the current weights (the original code
@@ -47,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .batchnorm import bn_updates_as, per_sample_bn
+from .batchnorm import bn_updates_as, composite_bn, per_sample_bn
 from .models import SinGANPyramid, pad
 from .pyramid import upsample_to
 
@@ -68,6 +73,7 @@ class Layout:
     g_channels_last: bool = False  # generator weights and activations in NHWC
     d_channels_last: bool = False  # critic weights and activations in NHWC
     batched: bool = False
+    gp_composite_bn: bool = False  # gradient-penalty forward with batchnorm.composite_bn
 
 
 def scale_seed(seed: int, scale: int, stream: int) -> int:
@@ -84,12 +90,13 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def draw(gen: torch.Generator, channels: int, size: tuple[int, int], scale: int, count: int = 1) -> torch.Tensor:
-    """count x C x h x w standard normal noise; at scale 0 one channel repeated (as the reference)."""
+def draw(gen: torch.Generator, channels: int, size: tuple[int, int], scale: int) -> torch.Tensor:
+    """1 x C x h x w standard normal noise on ``gen``'s device; at scale 0 one channel repeated
+    over all channels (as the reference)."""
     h, w = size
     if scale == 0:
-        return torch.randn(count, 1, h, w, generator=gen, device=gen.device).expand(count, channels, h, w)
-    return torch.randn(count, channels, h, w, generator=gen, device=gen.device)
+        return torch.randn(1, 1, h, w, generator=gen, device=gen.device).expand(1, channels, h, w)
+    return torch.randn(1, channels, h, w, generator=gen, device=gen.device)
 
 
 class PhaseTimer:
@@ -115,14 +122,17 @@ def _no_timer(name: str):
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor,
-                     weight: float) -> torch.Tensor:
+                     weight: float, *, composite: bool = False) -> torch.Tensor:
     """WGAN-GP term: ``weight * mean_pixels((||dD/dx||_2 over channels - 1)^2)`` at a * real + (1 - a) * fake.
 
     ``a`` is one scalar per call, as in the reference; the result keeps its graph (create_graph)
-    so that its backward reaches D's weights.
+    so that its backward reaches D's weights. ``composite``: D's BatchNorm as elementary
+    operations (:func:`~singanseg_lib.batchnorm.composite_bn`), a faster double backward.
     """
     x = (a * real + (1 - a) * fake).detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    with composite_bn(D) if composite else contextlib.nullcontext():
+        scores = D(x)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     return weight * ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
@@ -272,7 +282,8 @@ class ScaleTrainer:
             with timer("gradient penalty (forward, input gradient)"):
                 a = torch.rand(1, generator=self.gp_gen, device=self.gp_gen.device)
                 with self.autocast():
-                    gp = self._full(gradient_penalty(self.D, self.real, fake, a, cfg.gp_weight))
+                    gp = self._full(gradient_penalty(self.D, self.real, fake, a, cfg.gp_weight,
+                                                     composite=self.layout.gp_composite_bn))
                 d_loss = d_fake - d_real + gp
             with timer("D backward (incl. gradient-penalty double backward)"):
                 self.opt_d.zero_grad(set_to_none=True)

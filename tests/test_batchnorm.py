@@ -1,10 +1,11 @@
 """The closed-form BatchNorm shortcuts equal the reference's sequential batch-1 forwards."""
+import contextlib
 import copy
 
 import torch
 
-from singanseg_lib.batchnorm import bn_updates_as, per_sample_bn
-from singanseg_lib.models import ScaleGenerator, init_weights, pad
+from singanseg_lib.batchnorm import bn_updates_as, composite_bn, per_sample_bn
+from singanseg_lib.models import ScaleDiscriminator, ScaleGenerator, init_weights, pad
 
 
 def _net(seed=0):
@@ -64,3 +65,28 @@ def test_batched_forward_equals_sequential_batch_one_forwards():
     for name, gs, gb in zip(names, seq_grads, bat_grads):
         assert torch.allclose(gs, gb, rtol=1e-4, atol=1e-5 * gs.abs().max().item()), name
     assert "forward" not in vars(bat.head.norm)  # the module's own forward is back
+
+
+def test_composite_batchnorm_has_the_same_values_and_second_derivatives():
+    """The gradient penalty differentiates through the critic's input gradient."""
+    torch.manual_seed(0)
+    native = ScaleDiscriminator(4, (8,) * 4).double()
+    init_weights(native)
+    composite = copy.deepcopy(native)
+    x = torch.randn(1, 4, 20, 22, dtype=torch.float64)
+
+    def penalty_grads(net, ctx):
+        xi = x.clone().requires_grad_(True)
+        with ctx:
+            out = net(xi)
+        (g,) = torch.autograd.grad(out.sum(), xi, create_graph=True)
+        gp = ((g.norm(2, dim=1) - 1) ** 2).mean()
+        names = [n for n, _ in net.named_parameters() if not n.endswith(("conv.bias", "tail.bias"))]  # no effect
+        return out, torch.autograd.grad(gp, [dict(net.named_parameters())[n] for n in names])
+
+    out_n, grads_n = penalty_grads(native, contextlib.nullcontext())
+    out_c, grads_c = penalty_grads(composite, composite_bn(composite))
+    torch.testing.assert_close(out_c, out_n, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads_c, grads_n):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    _buffers_close(native, composite, tol=1e-12)

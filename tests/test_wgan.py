@@ -20,7 +20,7 @@ import torch
 
 from singanseg_lib.models import SinGANPyramid
 from singanseg_lib.pyramid import build_pyramid, plan_scales
-from singanseg_lib.train import TrainConfig, _new_networks
+from singanseg_lib.train import TrainConfig, init_networks
 from singanseg_lib.wgan import Layout, ScaleTrainer
 
 from conftest import REPO
@@ -45,14 +45,14 @@ def _setup(scale, cfg):
     reals = build_pyramid(img, plan)
     pyr = SinGANPyramid(plan)
     for s in range(scale):  # frozen coarser scales: random weights with non-trivial running statistics
-        g, _ = _new_networks(cfg, s, plan.widths[s], 7 + s, None)
+        g, _ = init_networks(cfg, s, plan.widths[s], 7 + s, None)
         with torch.no_grad():
             for m in g.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
                     m.running_var.fill_(0.02)
         z = torch.randn(1, 1, *plan.sizes[s]).expand(1, 4, *plan.sizes[s]) if s == 0 else torch.zeros(1, 4, *plan.sizes[s])
         pyr.add_scale(g, 1.0 if s == 0 else 0.1, z)
-    G, D = _new_networks(cfg, scale, plan.widths[scale], 0, None)
+    G, D = init_networks(cfg, scale, plan.widths[scale], 0, None)
     return pyr, reals[scale], G, D
 
 
@@ -75,15 +75,16 @@ def float64():
     torch.set_default_dtype(before)
 
 
-@pytest.mark.parametrize("batched", [False, True], ids=["batch-1 calls", "batched calls"])
+@pytest.mark.parametrize("layout", [Layout(), Layout(batched=True), Layout(gp_composite_bn=True)],
+                         ids=["batch-1 calls", "batched calls", "composite BatchNorm in the penalty"])
 @pytest.mark.parametrize("scale", [0, 1])
-def test_iteration_equals_the_reference_computation(scale, batched, float64):
+def test_iteration_equals_the_reference_computation(scale, layout, float64):
     torch.manual_seed(0)
     cfg = TrainConfig(lr_g=0.0, lr_d=0.0, iters_per_scale=10, channels_last="off")
     pyr, real, G, D = _setup(scale, cfg)
     pyr, real, G, D = pyr.double(), real.double(), G.double(), D.double()
     G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
-    ours = ScaleTrainer(pyr, real, G, D, cfg, seed=3, layout=Layout(batched=batched))
+    ours = ScaleTrainer(pyr, real, G, D, cfg, seed=3, layout=layout)
     ref = reference_iteration.ReferenceIteration(pyr, real, G2, D2, cfg, seed=3, uint8_resize=False)
     assert ours.noise_amp == pytest.approx(ref.noise_amp, rel=1e-12)
     grads_ours, grads_ref = [], []
