@@ -8,17 +8,21 @@ compared the wrong images. Here a synthetic image finds its real image
 - without a manifest, by the same file stem (``a.png`` ↔ ``a.jpg``).
 
 An image that finds no partner is an error that names it. Mask files (``*_mask.*``) are never
-treated as images. The manifest reader keeps the extra columns later steps add (strings).
+treated as images. The manifest reader and writer live here (generation, style transfer and the metrics share
+them); extra columns later steps add are kept as strings.
 """
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from .files import atomic_write_text
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale",
@@ -62,8 +66,14 @@ def list_images(folder: str | Path) -> list[Path]:
     return found
 
 
+_INT_COLUMNS, _FLOAT_COLUMNS = ("sample", "seed", "start_scale"), ("polyp_share",)
+
+
 def read_manifest(set_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``<set_dir>/manifest.csv`` (``sample`` as int); ``[]`` when the set has none."""
+    """The rows of ``<set_dir>/manifest.csv`` with sample, seed, start_scale as int and polyp_share as float.
+
+    Extra columns (added by later steps) are kept as strings. A missing file gives ``[]``.
+    """
     path = Path(set_dir) / MANIFEST
     if not path.exists():
         return []
@@ -76,11 +86,23 @@ def read_manifest(set_dir: str | Path) -> list[dict[str, Any]]:
         rows = []
         for n, row in enumerate(reader, 2):
             try:
-                row["sample"] = int(row["sample"])
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}:{n}: sample {row.get('sample')!r} is not an integer") from None
+                row.update({c: int(row[c]) for c in _INT_COLUMNS})
+                row.update({c: float(row[c]) for c in _FLOAT_COLUMNS})
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{path}:{n}: bad value ({e})") from None
             rows.append(row)
     return rows
+
+
+def write_manifest(set_dir: str | Path, rows, columns: tuple[str, ...] = MANIFEST_COLUMNS) -> None:
+    """``rows`` (dicts) as ``<set_dir>/manifest.csv``, atomically, sorted by source image and sample;
+    polyp_share with 6 decimals so that rewriting a manifest does not change its text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in sorted(rows, key=lambda r: (r["source_image"], int(r["sample"]), r["image"])):
+        writer.writerow({**row, "polyp_share": f"{float(row['polyp_share']):.6f}"})
+    atomic_write_text(Path(set_dir) / MANIFEST, buf.getvalue())
 
 
 def manifest_columns(set_dir: str | Path) -> tuple[str, ...]:

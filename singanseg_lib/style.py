@@ -21,8 +21,6 @@ not the kit's usual [-1, 1].
 """
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +32,8 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from .files import OutputExistsError, atomic_write_bytes, atomic_write_text, save_image
-from .pairing import MANIFEST, manifest_columns, read_manifest, read_rgb, source_of
+from .files import OutputExistsError, atomic_write_bytes, save_image
+from .pairing import MANIFEST, manifest_columns, read_manifest, read_rgb, source_of, write_manifest
 from .weights import ResolvedWeights, random_init, resolve_weights
 
 VGG19_TAPS = {"conv1_1": 0, "conv2_1": 5, "conv3_1": 10, "conv4_1": 19, "conv4_2": 21, "conv5_1": 28}
@@ -257,15 +255,6 @@ def _at_image_size(styled: torch.Tensor, content: torch.Tensor, image: np.ndarra
     return (styled.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
 
 
-def _write_manifest(out_dir: Path, columns: tuple[str, ...], rows: dict[str, dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for name in sorted(rows):
-        writer.writerow(rows[name])
-    atomic_write_text(out_dir / MANIFEST, buf.getvalue())
-
-
 def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, size: int | None = None,
               batch_size: int = 4, samples: int | None = None, real_dir: str | Path | None = None,
               out_dir: str | Path | None = None, vgg: VGGFeatures | None = None, allow_random: bool = False,
@@ -293,7 +282,7 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
     out_dir = Path(out_dir) if out_dir else styled_set_dir(set_dir, ratio)
     vgg = vgg or load_vgg19(weights_path=weights_path, allow_random=allow_random, device=device)
     settings = {"st_ratio": ratio, "st_steps": str(steps), "st_size": str(size or "native"), "st_weights": vgg.label}
-    done = {r["image"]: {**r, "sample": str(r["sample"])} for r in read_manifest(out_dir)} if out_dir.exists() else {}
+    done = {r["image"]: r for r in read_manifest(out_dir)} if out_dir.exists() else {}
     summary, todo = StyleSummary(out_dir), []
     for row in rows:
         old = done.get(row["image"])
@@ -323,13 +312,13 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
                     out = _at_image_size(result[j], content[j], img)
                     save_image(out_dir / row["image"], Image.fromarray(out))
                     atomic_write_bytes(out_dir / row["mask"], (set_dir / row["mask"]).read_bytes())
-                    done[row["image"]] = {**row, "sample": str(row["sample"]), **settings}
+                    done[row["image"]] = {**row, **settings}
                     summary.losses[row["image"]] = {"content_first": float(history.content[0][j]),
                                                     "style_first": float(history.style[0][j]),
                                                     "content_last": float(history.content[-1][j]),
                                                     "style_last": float(history.style[-1][j])}
                     summary.written += 1
-                _write_manifest(out_dir, columns + ST_COLUMNS, done)
+                write_manifest(out_dir, done.values(), columns + ST_COLUMNS)
                 bar.update(len(batch))
     finally:
         summary.seconds = time.perf_counter() - start

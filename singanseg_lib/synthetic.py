@@ -20,8 +20,6 @@ unless ``overwrite=True``.
 """
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +30,13 @@ import torch
 from PIL import Image
 
 from .checkpoint import META_FILE, LoadedModel, load_model
-from .files import OutputExistsError, atomic_write_text, save_image
+from .files import OutputExistsError, save_image
 from .generate import iter_sample_batches, sample_seed, to_uint8
+from .pairing import MANIFEST, MANIFEST_COLUMNS, read_manifest, write_manifest
 
 __all__ = ["MANIFEST", "MANIFEST_COLUMNS", "ExportSummary", "ModelSamples", "find_models", "training_models",
            "read_manifest", "read_sample", "load_model_samples", "export_models"]
 
-MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = ("image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale",
-                    "polyp_share")
-_INT_COLUMNS, _FLOAT_COLUMNS = ("sample", "seed", "start_scale"), ("polyp_share",)
 FLUSH_SECONDS = 10.0
 
 
@@ -89,31 +84,6 @@ def training_models(run_dir: str | Path) -> list[Path]:
     return [p.parent for p in found]
 
 
-def read_manifest(set_dir: str | Path) -> list[dict[str, Any]]:
-    """The rows of ``<set_dir>/manifest.csv`` with sample, seed, start_scale as int and polyp_share as float.
-
-    Extra columns (added by later steps) are kept as strings. A missing file gives ``[]``.
-    """
-    path = Path(set_dir) / MANIFEST
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = tuple(reader.fieldnames or ())
-        if header[:len(MANIFEST_COLUMNS)] != MANIFEST_COLUMNS:
-            raise ValueError(f"{path}: not a synthetic-set manifest; its columns must start with "
-                             f"{','.join(MANIFEST_COLUMNS)}, found {','.join(header)}")
-        rows = []
-        for n, row in enumerate(reader, 2):
-            try:
-                row.update({c: int(row[c]) for c in _INT_COLUMNS})
-                row.update({c: float(row[c]) for c in _FLOAT_COLUMNS})
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{n}: bad value ({e})") from None
-            rows.append(row)
-    return rows
-
-
 def read_sample(set_dir: str | Path, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """One sample of a set: (H x W x 3 uint8 image, H x W bool mask)."""
     set_dir = Path(set_dir)
@@ -157,15 +127,6 @@ def load_model_samples(set_dir: str | Path, model_dir: str | Path, *, n: int | N
                         np.stack([p[1] for p in pairs]), rows)
 
 
-def _write_manifest(set_dir: Path, rows: dict[str, dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in sorted(rows.values(), key=lambda r: (r["source_image"], int(r["sample"]), r["image"])):
-        writer.writerow({**row, "polyp_share": f"{float(row['polyp_share']):.6f}"})
-    atomic_write_text(set_dir / MANIFEST, buf.getvalue())
-
-
 class _Manifest:
     """The manifest of a set being written: rows by image file name, flushed atomically."""
 
@@ -186,7 +147,7 @@ class _Manifest:
 
     def flush(self) -> None:
         if self.dirty:
-            _write_manifest(self.set_dir, self.rows)
+            write_manifest(self.set_dir, self.rows.values())
         self.dirty, self.last_flush = False, time.monotonic()
 
 
