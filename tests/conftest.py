@@ -35,3 +35,19 @@ def full_kvasir() -> Path:
     if shared is None or not (shared / "data" / "kvasir-seg" / "images").is_dir():
         pytest.skip("shared/data/kvasir-seg not reachable (set SINGANSEG_SHARED)")
     return shared / "data" / "kvasir-seg"
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """Hermetic weights: no network, an empty torch hub cache and no $SINGANSEG_WEIGHTS_DIR,
+    whatever this machine has. Returns the test's tmp_path."""
+    import urllib.error
+
+    from singanseg_lib import weights
+
+    def refuse(url, timeout):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+    monkeypatch.setattr(weights, "_open_url", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv(weights.ENV_DIR, raising=False)
+    return tmp_path

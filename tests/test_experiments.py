@@ -72,7 +72,6 @@ def test_experiment1_never_trains_on_validation_images(data):
 
 def test_leaky_splits_are_caught(data, tmp_path):
     real, modelled, sets, root = data
-    ids = [p.source for p in real]
     folds = _folds(real)
     # 1. overlapping folds: an image in training and validation folds at once
     leaky_folds = [folds[0] + [folds[1][0]], folds[1], folds[2]]

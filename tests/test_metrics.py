@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageFilter
+from PIL import Image
 from pytorch_fid.fid_score import calculate_frechet_distance
 
 from singanseg_lib import cli
@@ -23,16 +23,7 @@ from singanseg_lib.weights import RANDOM_NOTE, random_weights
 from toy_sets import make_reals, make_set
 
 
-@pytest.fixture(autouse=True)
-def no_network_no_installed_weights(monkeypatch, tmp_path):
-    """Hermetic: an empty torch hub cache and a network that refuses, whatever this machine has."""
-    from singanseg_lib import weights
-
-    def refuse(url, timeout):
-        raise OSError("tests do not use the network")
-    monkeypatch.setattr(weights, "_open_url", refuse)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
-    monkeypatch.delenv(weights.ENV_DIR, raising=False)
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture(scope="module")

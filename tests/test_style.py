@@ -16,16 +16,7 @@ from singanseg_lib.weights import RANDOM_NOTE, random_weights
 from toy_sets import make_reals, make_set
 
 
-@pytest.fixture(autouse=True)
-def no_network_no_installed_weights(monkeypatch, tmp_path):
-    """Hermetic: an empty torch hub cache and a network that refuses, whatever this machine has."""
-    from singanseg_lib import weights
-
-    def refuse(url, timeout):
-        raise OSError("tests do not use the network")
-    monkeypatch.setattr(weights, "_open_url", refuse)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
-    monkeypatch.delenv(weights.ENV_DIR, raising=False)
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import http.server
 import os
 import pickle
 import threading
-import urllib.error
 import zipfile
 from pathlib import Path
 
@@ -22,17 +21,6 @@ from singanseg_lib.metrics.inception import fid_inception_layout
 from singanseg_lib.weights import MissingWeightsError, resolve_weights
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No network, an empty hub cache and no $SINGANSEG_WEIGHTS_DIR."""
-    def refuse(url, timeout):
-        raise urllib.error.URLError("[Errno -2] Name or service not known")
-    monkeypatch.setattr(weights, "_open_url", refuse)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv(weights.ENV_DIR, raising=False)
-    return tmp_path
 
 
 def _fake_weights(path: Path) -> Path:
