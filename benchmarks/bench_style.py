@@ -10,7 +10,6 @@ weights (speed does not depend on them). Not a test: nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
