@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -131,7 +132,8 @@ def to_training_tensor(rgb, mask) -> torch.Tensor:
     Channels 1-3 are the image (x / 127.5 - 1, as the reference's ``norm(x / 255)``), channel 4
     the mask as +1 (polyp) / -1 (background): the 4-channel input of SPEC §2.
     """
-    rgb, mask = torch.as_tensor(rgb), torch.as_tensor(mask)
+    # a copy: images read by PIL are read-only arrays, which torch warns about sharing
+    rgb, mask = torch.tensor(np.asarray(rgb)), torch.tensor(np.asarray(mask))
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != torch.uint8:
         raise ValueError(f"image must be H x W x 3 uint8, got {tuple(rgb.shape)} {rgb.dtype}")
     if mask.shape != rgb.shape[:2] or mask.dtype != torch.bool:
@@ -329,6 +331,7 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
         "losses": {name: history[:, k].tolist() for k, name in enumerate(LOSS_NAMES)}})
     info = {"seconds": round(seconds, 3), "iterations": cfg.iters_per_scale,
             "seconds_per_iteration": seconds / cfg.iters_per_scale, "device": str(device),
+            "threads": torch.get_num_threads() if device.type == "cpu" else None,
             "precision": cfg.precision, "layout": dataclasses.asdict(layout),
             "rec_mse_first_iteration": history[0, LOSS_NAMES.index("rec_mse")].item(),
             "rec_mse": rec_mse, "history": history_path(model_dir, scale).name}

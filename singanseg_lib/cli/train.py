@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import NamedTuple
 
 import yaml
 
 from .. import presets
 from ..env import resolve_device
 from ..data import load_dataset
-from ..train import TrainConfig, load_training_image, model_status, train_model
+from ..train import TrainConfig
+from ..train_many import TrainJob, TrainOutcome, auto_workers, train_many
 from ._common import add_preset_options
 
 
@@ -29,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--set", nargs=2, action="append", metavar=("FIELD", "VALUE"), dest="fields",
                    help="override a TrainConfig field, e.g. --set iters_per_scale 500 (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="retrain models that exist (default: skip or resume)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="models trained side by side, each in its own process (default 0: one per CPU "
+                        "core on a CPU, 1 on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
@@ -43,57 +45,42 @@ def _config(args) -> TrainConfig:
     return presets.config_from_preset(TrainConfig, args.preset, **overrides)
 
 
-class _Source(NamedTuple):
-    id: str
-    image_path: Path
-    mask_path: Path
-
-
-def _pairs(args) -> list[_Source]:
+def _jobs(args) -> list[TrainJob]:
     """(id, image, mask) of each model to train: a checked data folder, or one image and its mask."""
     source = Path(args.source)
     if source.is_dir():
         if args.mask:
             raise ValueError(f"{source} is a folder; --mask is only for a single image")
-        pairs = [_Source(p.id, p.image, p.mask) for p in load_dataset(source).pairs]
+        pairs = [TrainJob(p.id, p.image, p.mask) for p in load_dataset(source).pairs]
         return pairs[:args.limit] if args.limit else pairs
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such image or folder")
     if not args.mask:
         raise ValueError(f"{source}: a single image needs its mask (--mask MASK)")
-    return [_Source(source.stem, source, Path(args.mask))]
+    return [TrainJob(source.stem, source, Path(args.mask))]
 
 
 def _run(args) -> int:
     cfg = _config(args)
-    pairs = _pairs(args)
+    jobs = _jobs(args)
     out = Path(args.out or Path("runs") / presets.preset_label(args.preset) / "01_training" / "models")
-    print(f"{len(pairs)} image(s) -> {out.resolve()}; preset {args.preset}, seed {args.seed}, device {cfg.device}, "
-          f"max_size {cfg.max_size}, {cfg.iters_per_scale} iterations per scale")
-    rows, failed = [], 0
-    for k, pair in enumerate(pairs, 1):
-        model_dir = out / pair.id
-        status = "absent" if args.overwrite else model_status(model_dir)
-        action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
-        if action != "skipped":
-            print(f"[{k}/{len(pairs)}] {pair.id}: {'resuming' if action == 'resumed' else 'training'}", flush=True)
-        start = time.perf_counter()
-        try:
-            model = train_model(load_training_image(pair.image_path, pair.mask_path), model_dir, cfg,
-                                seed=args.seed, overwrite=args.overwrite, progress=not args.no_progress,
-                                source={"image_id": pair.id, "image_path": str(pair.image_path.resolve()),
-                                        "mask_path": str(pair.mask_path.resolve())})
-        except (ValueError, FileNotFoundError) as e:
-            failed += 1
-            rows.append((pair.id, "failed", "-", "-", str(e)))
-            print(f"[{k}/{len(pairs)}] {pair.id}: failed: {e}", file=sys.stderr)
-            continue
-        seconds = time.perf_counter() - start
-        train_seconds = sum(e["seconds"] for e in model.meta["scales"])
-        rows.append((pair.id, action, f"{model.pyramid.num_trained}", f"{seconds:.0f} s (all scales: {train_seconds:.0f} s)",
-                     str(model_dir)))
+    workers = args.workers or auto_workers(cfg, len(jobs))
+    print(f"{len(jobs)} image(s) -> {out.resolve()}; preset {args.preset}, seed {args.seed}, device {cfg.device}, "
+          f"max_size {cfg.max_size}, {cfg.iters_per_scale} iterations per scale, {workers} model(s) at a time")
+
+    def report(o: TrainOutcome) -> None:
+        if o.status == "failed":
+            print(f"{o.id}: failed: {o.error}", file=sys.stderr, flush=True)
+        elif o.status != "skipped":
+            print(f"{o.id}: {o.status}, {o.train_seconds:.0f} s", flush=True)
+
+    outcomes = train_many(jobs, out, cfg, seed=args.seed, workers=workers, overwrite=args.overwrite,
+                          progress=not args.no_progress, on_done=report)
+    rows = [(o.id, o.status, "-", "-", o.error) if o.status == "failed" else
+            (o.id, o.status, f"{o.scales}", f"{o.seconds:.0f} s (all scales: {o.train_seconds:.0f} s)", str(o.model_dir))
+            for o in outcomes]
     _summary(rows)
-    return 1 if failed else 0
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def _summary(rows) -> None:

@@ -1,0 +1,62 @@
+"""Several models side by side: worker processes train exactly what one process would."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from singanseg_lib import train, train_many
+
+from conftest import FIXTURES
+
+POLYP = FIXTURES / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"
+CFG = train.TrainConfig(max_size=30, iters_per_scale=4, device="cpu")
+
+
+@pytest.fixture
+def jobs(tmp_path):
+    """Two real image/mask pairs (the polyp and its mirror image) and one whose mask does not fit."""
+    rgba = np.array(Image.open(POLYP))
+    out = []
+    for name, arr in (("a", rgba), ("b", rgba[:, ::-1]), ("bad", rgba)):
+        Image.fromarray(np.ascontiguousarray(arr[..., :3])).save(tmp_path / f"{name}.png")
+        mask = arr[..., 3] if name != "bad" else arr[:-5, :, 3]
+        Image.fromarray(np.ascontiguousarray(mask)).save(tmp_path / f"{name}_mask.png")
+        out.append(train_many.TrainJob(name, tmp_path / f"{name}.png", tmp_path / f"{name}_mask.png"))
+    return out
+
+
+def _weights(model_dir):
+    return {f.name: load_file(f) for f in sorted(model_dir.glob("scale_*.safetensors"))}
+
+
+def test_workers_train_what_one_process_trains(jobs, tmp_path):
+    good, bad = jobs[:2], jobs[2]
+    done = []
+    side_by_side = train_many.train_many(good + [bad], tmp_path / "pool", CFG, seed=3, workers=2,
+                                         progress=False, on_done=done.append)
+    assert [o.status for o in side_by_side] == ["trained", "trained", "failed"]
+    assert "bad_mask.png" in side_by_side[2].error and sorted(o.id for o in done) == ["a", "b", "bad"]
+
+    threads = torch.get_num_threads()
+    try:  # the workers ran with one thread each; the same here makes the arithmetic identical
+        alone = [train_many.train_one(j, tmp_path / "alone" / j.id, CFG, 3, threads=1) for j in good]
+    finally:
+        torch.set_num_threads(threads)
+    assert [o.status for o in alone] == ["trained", "trained"]
+    for o, ref in zip(side_by_side, alone):
+        a, b = _weights(o.model_dir), _weights(ref.model_dir)
+        assert a.keys() == b.keys() and len(a) == 2
+        for name in a:
+            for key in a[name]:
+                assert torch.equal(a[name][key], b[name][key]), (o.id, name, key)
+    assert train.read_meta(side_by_side[0].model_dir)["scales"][0]["threads"] == 1
+
+    again = train_many.train_many(good, tmp_path / "pool", CFG, seed=3, workers=2, progress=False)
+    assert [o.status for o in again] == ["skipped", "skipped"]
+
+
+def test_auto_workers():
+    assert train_many.auto_workers(train.TrainConfig(device="cuda"), 8) == 1
+    assert 1 <= train_many.auto_workers(CFG, 8) <= 8
+    assert train_many.auto_workers(CFG, 1) == 1
