@@ -8,13 +8,13 @@ model's training is unchanged (its own seeds, its own folder, resumable per scal
 thread count differs, which moves float rounding, not the algorithm (recorded per scale in
 model.json as ``threads``). On a GPU one process trains one model at a time.
 
-Worker processes are started with ``spawn`` (safe with torch's thread pools, and in Jupyter).
+Worker processes are started with ``spawn`` (safe with torch's thread pools, and in Jupyter);
+an interrupt or an error stops them at once: every finished scale is on disk, so a rerun resumes.
 """
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -73,6 +73,10 @@ def train_one(job: TrainJob, model_dir: Path, cfg: TrainConfig, seed: int, overw
                         sum(e["seconds"] for e in model.meta["scales"]))
 
 
+def _train_one_args(args: tuple) -> TrainOutcome:
+    return train_one(*args)
+
+
 def train_many(jobs: Sequence[TrainJob], models_dir: str | Path, cfg: TrainConfig, *, seed: int,
                workers: int = 0, overwrite: bool = False, progress: bool = True,
                on_done: Callable[[TrainOutcome], None] | None = None) -> list[TrainOutcome]:
@@ -101,15 +105,20 @@ def train_many(jobs: Sequence[TrainJob], models_dir: str | Path, cfg: TrainConfi
                 on_done(outcomes[job.id])
     else:
         threads = max(1, torch.get_num_threads() // workers)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool, \
-                tqdm(total=len(todo), desc=f"models ({workers} side by side, {threads} thread(s) each)",
-                     unit="model", disable=not progress) as bar:
-            futures = [pool.submit(train_one, job, models_dir / job.id, cfg, seed, overwrite, False, threads)
-                       for job in todo]
-            for future in as_completed(futures):
-                outcome = future.result()
-                outcomes[outcome.id] = outcome
-                bar.update(1)
-                if on_done:
-                    on_done(outcome)
+        args = [(job, models_dir / job.id, cfg, seed, overwrite, False, threads) for job in todo]
+        pool = get_context("spawn").Pool(workers)
+        try:
+            with tqdm(total=len(todo), desc=f"models ({workers} side by side, {threads} thread(s) each)",
+                      unit="model", disable=not progress) as bar:
+                for outcome in pool.imap_unordered(_train_one_args, args):
+                    outcomes[outcome.id] = outcome
+                    bar.update(1)
+                    if on_done:
+                        on_done(outcome)
+            pool.close()
+        except BaseException:  # Ctrl-C or an error: stop the other models now (they resume per scale)
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     return [outcomes[j.id] for j in jobs]

@@ -60,3 +60,20 @@ def test_auto_workers():
     assert train_many.auto_workers(train.TrainConfig(device="cuda"), 8) == 1
     assert 1 <= train_many.auto_workers(CFG, 8) <= 8
     assert train_many.auto_workers(CFG, 1) == 1
+
+
+def test_an_interrupted_pool_stops_and_a_rerun_completes(jobs, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(outcome):
+        raise Stop(outcome.id)
+
+    good = jobs[:2] + [train_many.TrainJob("c", jobs[0].image_path, jobs[0].mask_path)]
+    with pytest.raises(Stop):
+        train_many.train_many(good, tmp_path / "pool", CFG, seed=3, workers=2, progress=False,
+                              on_done=stop_after_first)
+    rerun = train_many.train_many(good, tmp_path / "pool", CFG, seed=3, workers=2, progress=False)
+    statuses = [o.status for o in rerun]
+    assert statuses.count("skipped") >= 1 and set(statuses) <= {"skipped", "resumed", "trained"}
+    assert all(train.model_status(o.model_dir) == "complete" for o in rerun)
