@@ -1,6 +1,8 @@
 """Shared figure helpers: saving, image conversion, mask overlays and image grids."""
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 
 
@@ -83,8 +85,9 @@ def image_grid(rows: list[list], *, titles: list[list[str]] | None = None, row_l
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
                 if titles and titles[r][c]:
                     ax.set_title(titles[r][c], fontsize=8)
-        if row_labels:
-            axes[r][0].text(-0.05, 0.5, row_labels[r], transform=axes[r][0].transAxes, rotation=90,
+        if row_labels:  # long labels (image ids) wrapped so that they stay beside their row
+            label = "\n".join(textwrap.wrap(row_labels[r], width=max(8, int(7 * size)))) or row_labels[r]
+            axes[r][0].text(-0.05, 0.5, label, transform=axes[r][0].transAxes, rotation=90,
                             ha="right", va="center", fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
