@@ -174,7 +174,7 @@ if interactive:
 #
 # The paper used R = 5…50 real images, 100 epochs, an ImageNet-pretrained `se_resnext50_32x4d`
 # encoder, 667 validation images and SinGAN-Seg models trained for 2,000 iterations per scale.
-# A classroom run has models for 10 images (so R stops at the few of them in fold 1), 2 styled
+# A classroom run has models for 8 images (so R stops at the few of them in fold 1), 2 styled
 # samples per image instead of 10, briefly trained SinGAN-Seg models, a small encoder from random
 # initialisation (unless ImageNet weights were found), 30 epochs and a validation set of two dozen
 # images: absolute scores are far below the paper's and one run per R is noisy. The comparison that
