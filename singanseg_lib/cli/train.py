@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from tqdm.auto import tqdm
 
 from .. import presets
 from ..env import resolve_device
@@ -68,11 +69,11 @@ def _run(args) -> int:
     print(f"{len(jobs)} image(s) -> {out.resolve()}; preset {args.preset}, seed {args.seed}, device {cfg.device}, "
           f"max_size {cfg.max_size}, {cfg.iters_per_scale} iterations per scale, {workers} model(s) at a time")
 
-    def report(o: TrainOutcome) -> None:
+    def report(o: TrainOutcome) -> None:  # tqdm.write: above the progress bar, not through it
         if o.status == "failed":
-            print(f"{o.id}: failed: {o.error}", file=sys.stderr, flush=True)
+            tqdm.write(f"{o.id}: failed: {o.error}", file=sys.stderr)
         elif o.status != "skipped":
-            print(f"{o.id}: {o.status}, {o.train_seconds:.0f} s", flush=True)
+            tqdm.write(f"{o.id}: {o.status}, {o.train_seconds:.0f} s", file=sys.stdout)
 
     outcomes = train_many(jobs, out, cfg, seed=args.seed, workers=workers, overwrite=args.overwrite,
                           progress=not args.no_progress, on_done=report)
