@@ -10,8 +10,10 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 from .. import __version__
+from ..data import DataWarning
 from ..files import OutputExistsError
 
 # Errors that are the user's to fix: printed as one clear line, no traceback (unless --debug).
@@ -30,6 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_warnings_in_one_line(show):
+    """``warnings.showwarning`` that prints a data warning as one line: it is about the user's
+    file, not our source line. Other warnings go to ``show``."""
+    def showwarning(message, category, *args, **kwargs):
+        if issubclass(category, DataWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -37,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not args.debug:
+                warnings.showwarning = _data_warnings_in_one_line(warnings.showwarning)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"singanseg {args.command}: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
         return 130
