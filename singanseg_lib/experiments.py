@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .env import environment_info
 from .files import read_json, sha256_file
 from .segdata import Pair, load_pairs
-from .segment import SegmentConfig, train_segmentation, write_result
+from .segment import SegmentConfig, encoder_start, train_segmentation, write_result
 
 __all__ = ["ST_CHOICES", "LeakageError", "RunSpec", "row_name", "series_folds", "trainable_folds", "check_no_leakage", "real_vs_fake_training",
            "plan_real_vs_fake", "plan_small_data", "run_key", "run_experiment", "KEY_VERSION"]
@@ -253,9 +253,15 @@ def run_key(spec: RunSpec) -> str:
     """The cache key of a run: sha256 of config, seed and data (names and file hashes), 20 hex digits.
 
     The row name and fold are not part of it: the same training is the same result wherever it appears.
+    The ImageNet file the encoder starts from is (by name): with ``encoder_weights="auto"`` a run
+    made without weights is not reused once they are found.
     """
-    blob = json.dumps({"version": KEY_VERSION, "config": spec.config.to_dict(), "seed": spec.seed,
-                       "train": _describe(spec.train), "val": _describe(spec.val)}, sort_keys=True)
+    key = {"version": KEY_VERSION, "config": spec.config.to_dict(), "seed": spec.seed,
+           "train": _describe(spec.train), "val": _describe(spec.val)}
+    start, _ = encoder_start(spec.config)
+    if start is not None:
+        key["encoder_file"] = start.name
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

@@ -44,7 +44,7 @@ from .files import atomic_path, atomic_write_json
 from .segdata import AUGMENTATIONS, SegmentationArrays, augmentation
 
 __all__ = ["SegmentConfig", "SegmentResult", "ENCODER_WEIGHT_MODES", "METRIC_NAMES", "config_from_params",
-           "find_encoder_weights",
+           "find_encoder_weights", "encoder_start",
            "build_model", "polyp_metrics", "predict", "evaluate", "train_segmentation", "write_result", "load_segmenter"]
 
 ENCODER_WEIGHT_MODES = ("imagenet", "auto", "none")
@@ -132,7 +132,9 @@ def _load_encoder_state(model: nn.Module, path: Path) -> None:
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state) if isinstance(state, dict) else state
-    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "last_linear.", "classifier."))}
+    # classification heads: torchvision/pretrainedmodels (fc, last_linear), timm (classifier, and the
+    # 1x1 conv_head of MobileNetV3/EfficientNet that sits after the last feature stage)
+    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "last_linear.", "classifier.", "conv_head."))}
     target = model.encoder
     if not set(state) & set(target.state_dict()) and hasattr(target, "model"):  # timm ("tu-") encoders
         target = target.model
@@ -142,27 +144,33 @@ def _load_encoder_state(model: nn.Module, path: Path) -> None:
                          f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]})")
 
 
-def build_model(config: SegmentConfig) -> tuple[nn.Module, str]:
-    """A UNet++ with one logit channel, and a label of the weights it starts from.
+def encoder_start(config: SegmentConfig) -> tuple[Path | None, str]:
+    """The ImageNet file the encoder starts from (None: random init) and a label saying which.
 
     ``encoder_weights="imagenet"`` raises when no weights file is found; ``"auto"`` falls back to
     random init and the label says so (every result carries it).
     """
+    label = "random init (not comparable with the paper)"
+    if config.encoder_weights == "none":
+        return None, label
+    try:
+        path, found = find_encoder_weights(config.encoder)
+    except FileNotFoundError as e:
+        if config.encoder_weights == "imagenet":
+            raise
+        return None, f"{label}; ImageNet weights not found: {str(e).splitlines()[0]}"
+    return path, f"imagenet ({found})"
+
+
+def build_model(config: SegmentConfig) -> tuple[nn.Module, str]:
+    """A UNet++ with one logit channel, and a label of the weights it starts from (:func:`encoder_start`)."""
     import segmentation_models_pytorch as smp
 
     model = smp.UnetPlusPlus(config.encoder, encoder_weights=None, classes=1, activation=None,
                              decoder_channels=tuple(config.decoder_channels))
-    label = "random init (not comparable with the paper)"
-    if config.encoder_weights != "none":
-        try:
-            path, found = find_encoder_weights(config.encoder)
-        except FileNotFoundError as e:
-            if config.encoder_weights == "imagenet":
-                raise
-            label += f"; ImageNet weights not found: {str(e).splitlines()[0]}"
-        else:
-            _load_encoder_state(model, path)
-            label = f"imagenet ({found})"
+    path, label = encoder_start(config)
+    if path is not None:
+        _load_encoder_state(model, path)
     return model, label
 
 

@@ -84,6 +84,14 @@ WEIGHTS: dict[str, WeightSpec] = {
         "segmentation-models-pytorch's ImageNet SE-ResNeXt50 32x4d encoder (smp-hub, no published hash)",
         "the UNet++ encoder", hf=("smp-hub/se_resnext50_32x4d.imagenet", "73246406d879a2b0e3fdfe6fddd56347d38f38ae",
                                   "model.safetensors")),
+    # The classroom/smoke UNet++ encoder: timm's default ImageNet weights for this model. The
+    # timm-hub repository publishes no hash; "main" is also the revision timm itself caches under.
+    "tu-mobilenetv3_small_100": WeightSpec(
+        "tu-mobilenetv3_small_100", "mobilenetv3_small_100-lamb_in1k.safetensors",
+        "https://huggingface.co/timm/mobilenetv3_small_100.lamb_in1k/resolve/main/model.safetensors",
+        "timm's ImageNet MobileNetV3-Small 1.0 (lamb_in1k; timm-hub, no published hash)",
+        "the small UNet++ encoder of the classroom preset",
+        hf=("timm/mobilenetv3_small_100.lamb_in1k", "main", "model.safetensors")),
 }
 
 
@@ -143,6 +151,9 @@ class ResolvedWeights:
 
 
 _VERIFIED: dict[tuple[str, int, int], str] = {}
+# URL -> why its download failed: tried once per process, so that training 20 UNet++ models
+# behind a firewall that drops packets costs one timeout, not twenty
+_FAILED_DOWNLOADS: dict[str, str] = {}
 
 
 def verify_file(spec: WeightSpec, path: str | Path) -> str:
@@ -252,13 +263,15 @@ def resolve_weights(name: str, *, path: str | Path | None = None, allow_random: 
     for source, file in _candidates(spec, path, hub_dir):
         return ResolvedWeights(name, file, source, verify_file(spec, file))
     reason = "switched off"
-    if download:
+    if download and spec.url in _FAILED_DOWNLOADS:
+        reason = f"failed earlier in this process: {_FAILED_DOWNLOADS[spec.url]}"
+    elif download:
         dest = hub_checkpoints(hub_dir) / spec.filename
         try:
             download_file(spec, dest, progress=progress)
             return ResolvedWeights(name, dest, "download", verify_file(spec, dest))
         except (urllib.error.URLError, OSError, ValueError) as e:
-            reason = f"{type(e).__name__}: {getattr(e, 'reason', None) or e}"
+            reason = _FAILED_DOWNLOADS[spec.url] = f"{type(e).__name__}: {getattr(e, 'reason', None) or e}"
     if allow_random:
         return random_weights(name)
     raise MissingWeightsError(missing_message(spec, hub_dir, reason))

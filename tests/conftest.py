@@ -48,6 +48,7 @@ def offline(monkeypatch, tmp_path):
     def refuse(url, timeout):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
     monkeypatch.setattr(weights, "_open_url", refuse)
+    monkeypatch.setattr(weights, "_FAILED_DOWNLOADS", {})
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv(weights.ENV_DIR, raising=False)
     return tmp_path

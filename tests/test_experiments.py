@@ -3,6 +3,7 @@ import dataclasses
 import shutil
 
 import pytest
+import torch
 
 from singanseg_lib import experiments, seg_results, segdata
 from singanseg_lib.experiments import LeakageError, check_no_leakage
@@ -133,6 +134,22 @@ def test_run_key_follows_config_seed_and_data(data, tmp_path):
     copy.write_bytes(spec.train[0].image.read_bytes() + b"\0")
     moved = dataclasses.replace(spec.train[0], image=copy)
     assert key != experiments.run_key(dataclasses.replace(spec, train=(moved,) + spec.train[1:]))
+
+
+def test_run_key_names_the_encoder_file_found(data, offline, monkeypatch):
+    """With encoder_weights "auto", a run made without ImageNet weights is not reused once they are found."""
+    from safetensors.torch import save_file
+
+    from singanseg_lib.weights import WEIGHTS
+
+    real = data[0]
+    auto = dataclasses.replace(TINY, encoder_weights="auto")
+    spec = experiments.plan_real_vs_fake(real, _folds(real), {}, config=auto, seed=0)[0]
+    without = experiments.run_key(spec)
+    assert without == experiments.run_key(spec)
+    save_file({"w": torch.zeros(1)}, str(offline / WEIGHTS[TINY.encoder].filename))
+    monkeypatch.setenv("SINGANSEG_WEIGHTS_DIR", str(offline))
+    assert experiments.run_key(spec) != without
 
 
 def test_interrupted_experiment_resumes_without_retraining(data, tmp_path, monkeypatch):

@@ -144,6 +144,29 @@ def test_encoder_weights_lookup(monkeypatch, tmp_path):
     assert "random init" in label and "not found" in label
 
 
+def test_small_encoder_starts_from_timms_imagenet_file(offline, monkeypatch):
+    """The registry's file for the classroom encoder is timm's whole classifier (conv_head and
+    classifier included); found in $SINGANSEG_WEIGHTS_DIR it becomes the UNet++ encoder."""
+    import timm
+    from safetensors.torch import save_file
+
+    from singanseg_lib.weights import WEIGHTS
+
+    torch.manual_seed(3)
+    donor = timm.create_model("mobilenetv3_small_100", pretrained=False).state_dict()
+    spec = WEIGHTS["tu-mobilenetv3_small_100"]
+    save_file(donor, str(offline / spec.filename))
+    monkeypatch.setenv("SINGANSEG_WEIGHTS_DIR", str(offline))
+
+    def same_as_donor(model):
+        return all(torch.equal(v, donor[k]) for k, v in model.encoder.model.state_dict().items())
+
+    assert not same_as_donor(segment.build_model(TINY)[0])
+    for mode in ("imagenet", "auto"):
+        model, label = segment.build_model(dataclasses.replace(TINY, encoder_weights=mode))
+        assert label.startswith("imagenet") and spec.filename in label and same_as_donor(model)
+
+
 def test_augmentation_keeps_mask_aligned():
     image = np.zeros((32, 32, 3), np.uint8)
     mask = np.zeros((32, 32), np.uint8)

@@ -64,6 +64,21 @@ def test_offline_cli_error_is_one_block_without_traceback(offline, capsys):
     assert code == 1 and "inception_v3_google-0cc3c7bd.pth" in err and "Traceback" not in err
 
 
+def test_a_failed_download_is_tried_once_per_process(offline, monkeypatch):
+    """Behind a firewall that drops packets each try costs a timeout: a classroom run builds ~20 UNet++."""
+    calls = []
+
+    def time_out(url, timeout):
+        calls.append(url)
+        raise weights.urllib.error.URLError("timed out")
+    monkeypatch.setattr(weights, "_open_url", time_out)
+    for _ in range(3):
+        with pytest.raises(MissingWeightsError, match="timed out"):
+            resolve_weights("tu-mobilenetv3_small_100", progress=False)
+    assert calls == [weights.WEIGHTS["tu-mobilenetv3_small_100"].url]
+    assert resolve_weights("tu-mobilenetv3_small_100", allow_random=True).random
+
+
 def test_random_only_when_asked_and_labelled(offline):
     found = resolve_weights("fid_inception", allow_random=True)
     assert found.random and found.path is None and weights.RANDOM_NOTE in found.label

@@ -34,13 +34,14 @@ def register(sub) -> None:
 
 
 def _list(args) -> int:
+    width = max(map(len, WEIGHTS))
     for name, spec in WEIGHTS.items():
         try:
             found = resolve_weights(name, download=args.download, progress=False)
             where = f"{found.path}  [{found.source}; {found.provenance}]"
         except MissingWeightsError:
             where = f"missing: {spec.url}"
-        print(f"{name:22s} {spec.used_for}\n{'':22s} {where}")
+        print(f"{name:{width}s}  {spec.used_for}\n{'':{width}s}  {where}")
     print(f"(looked in: --weights, $SINGANSEG_WEIGHTS_DIR, {hub_checkpoints()}, then online)")
     return 0
 
