@@ -94,19 +94,27 @@ def bench_scale(plan, reals, cfg, scale, device, *, iters: int, reference: bool,
     ours = ScaleTrainer(pyr, real, copy.deepcopy(G).to(device), copy.deepcopy(D).to(device), cfg, seed=0,
                         layout=layout)
     runs = {"ours": ours}
+    if layout.compiled:  # the same iteration uncompiled, for the compiler's share of the gain
+        eager = layout_for(dataclasses.replace(cfg, compile_critic="off"), plan.widths[scale], device)
+        runs["ours_eager"] = ScaleTrainer(pyr, real, copy.deepcopy(G).to(device), copy.deepcopy(D).to(device), cfg,
+                                          seed=0, layout=eager)
     if reference:
         ref_cfg = dataclasses.replace(cfg, precision="fp32")
         runs["reference"] = ReferenceIteration(pyr, real, G.to(device), D.to(device), ref_cfg, seed=0, uint8_resize=True)
-    for r in runs.values():  # warm-up (allocator, oneDNN primitive caches)
-        r.step()
+    first = {k: timed(r.step, device) for k, r in runs.items()}  # warm-up: caches, compilation
     times = {k: [] for k in runs}
     for _ in range(iters):
         for k, r in runs.items():
             times[k].append(timed(r.step, device))
-    out = {"scale": scale, "size": list(plan.sizes[scale]), "width": plan.widths[scale], "layout": dataclasses.asdict(layout), **{f"{k}_ms": 1000 * statistics.median(v) for k, v in times.items()},
+    out = {"scale": scale, "size": list(plan.sizes[scale]), "width": plan.widths[scale],
+           "layout": dataclasses.asdict(ours.layout), **{f"{k}_ms": 1000 * statistics.median(v) for k, v in times.items()},
            **{f"{k}_ms_all": [round(1000 * t, 2) for t in v] for k, v in times.items()}}
+    if ours.layout.compiled:  # what the first iteration took beyond a timed one
+        out["ours_compile_s"] = round(first["ours"] - statistics.median(times["ours"]), 2)
     if reference:
         out["ratio"] = out["reference_ms"] / out["ours_ms"]
+        if "ours_eager_ms" in out:
+            out["ratio_eager"] = out["reference_ms"] / out["ours_eager_ms"]
     if profile:
         timer = PhaseTimer(device)
         ours.step(timer)
@@ -192,7 +200,7 @@ def main(argv=None) -> int:
           f"{torch.get_num_threads()} threads, load {load_before[0]:.2f}, "
           f"GEMM {host['machine_gemm_gflops']} GFLOP/s now", flush=True)
     print(f"{'scale':>5} {'size':>9} {'width':>5} {'ours ms':>9} {'ref-eq ms':>10} {'ratio':>6} "
-          f"{'ref code ms (recorded another day)':>35}")
+          f"{'compile s':>9} {'uncompiled ms':>13} {'ratio':>6} {'ref code ms (recorded another day)':>35}")
     ref_yaml = reference_timings()
     ref_code = {e["scale"]: 1000 * e["s_per_iter"] for e in (ref_yaml or {}).get("max_size_250", {}).get("scales", [])}
     for s in scales:
@@ -205,19 +213,26 @@ def main(argv=None) -> int:
         rows.append(row)
         print(f"{s:>5} {'x'.join(map(str, row['size'])):>9} {row['width']:>5} {row['ours_ms']:>9.1f} "
               f"{row.get('reference_ms', float('nan')):>10.1f} {row.get('ratio', float('nan')):>6.2f} "
-              f"{row.get('reference_code_ms', float('nan')):>35.1f}", flush=True)
+              f"{row.get('ours_compile_s', float('nan')):>9.1f} {row.get('ours_eager_ms', float('nan')):>13.1f} "
+              f"{row.get('ratio_eager', float('nan')):>6.2f} {row.get('reference_code_ms', float('nan')):>35.1f}",
+              flush=True)
         if args.profile:
             print("   ours, phases (ms):", row["ours_phases_ms"])
             for k, ops in row["profile"].items():
                 print(f"   {k}: " + "; ".join(f"{o['op']} {o['share']:.0%}" for o in ops[:8]))
     summary = {}
     if len(rows) == plan.num_scales:
-        for k in ("ours", "reference", "reference_code"):
+        for k in ("ours", "ours_eager", "reference", "reference_code"):
             if all(f"{k}_ms" in r for r in rows):
                 summary[f"{k}_hours_per_model_2000_iters"] = sum(r[f"{k}_ms"] for r in rows) * 2000 / 3.6e6
+        if "ours_hours_per_model_2000_iters" in summary:  # compiling is part of a model's time
+            summary["ours_hours_per_model_2000_iters"] += sum(r.get("ours_compile_s", 0) for r in rows) / 3600
         if "reference_hours_per_model_2000_iters" in summary:
             summary["ratio_per_model"] = (summary["reference_hours_per_model_2000_iters"]
                                           / summary["ours_hours_per_model_2000_iters"])
+            if "ours_eager_hours_per_model_2000_iters" in summary:
+                summary["ratio_per_model_uncompiled"] = (summary["reference_hours_per_model_2000_iters"]
+                                                         / summary["ours_eager_hours_per_model_2000_iters"])
         print({k: round(v, 2) for k, v in summary.items()})
     if args.precision != "fp32":
         summary["precision_effect"] = precision_effect(image, cfg, device, args.precision)

@@ -40,9 +40,12 @@ from .wgan import LOSS_NAMES, Layout, ScaleTrainer, scale_seed
 # 128, slower at 64, even at 32.
 CPU_G_CHANNELS_LAST_MIN_WIDTH = 64
 CPU_GP_COMPOSITE_BN_MIN_WIDTH = 128
+# The compiled critic step (Layout.compiled) costs ~40 s of compiling per scale on 2 cores and
+# saves ~20 ms per iteration at 25x30 up to ~0.7 s at 213x250: it pays from ~1,000 iterations.
+CPU_COMPILE_MIN_ITERS = 1000
 # Config fields that choose how the arithmetic runs, not what is computed: a model may be
 # resumed with other values (results then agree up to rounding, not bit for bit).
-EXECUTION_FIELDS = ("device", "channels_last", "deterministic")
+EXECUTION_FIELDS = ("device", "channels_last", "compile_critic", "deterministic")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ class TrainConfig:
     # memory layout of the networks (same arithmetic up to rounding): auto = what measured
     # fastest (layout_for); on/off = both networks channels-last / NCHW
     channels_last: Literal["auto", "on", "off"] = "auto"
+    # torch.compile the critic step (Layout.compiled; needs a C++ compiler on a CPU, else it
+    # warns and runs without): auto = on a CPU when iters_per_scale >= CPU_COMPILE_MIN_ITERS
+    compile_critic: Literal["auto", "on", "off"] = "auto"
     deterministic: bool = True       # CUDA: deterministic cuDNN kernels (identical reruns); CPU always is
 
     def __post_init__(self):
@@ -112,18 +118,21 @@ class TrainConfig:
 
 
 def layout_for(cfg: TrainConfig, width: int, device: torch.device) -> Layout:
-    """Memory formats and batching for a scale of ``width`` channels on ``device``.
+    """Memory formats, batching and compilation for a scale of ``width`` channels on ``device``.
 
-    ``auto`` on a CPU: the rules above, batch-1 calls (batching measured 3-6 % slower). On CUDA,
-    where the reference is launch-bound, calls are batched and formats stay NCHW (not measured
-    here: no GPU).
+    ``auto`` on a CPU: the rules above, batch-1 calls (batching measured 3-6 % slower), the
+    critic step compiled for long trainings. On CUDA, where the reference is launch-bound, calls
+    are batched and formats stay NCHW (not measured here: no GPU).
     """
     cpu = device.type == "cpu"
-    batched, composite = not cpu, cpu and width >= CPU_GP_COMPOSITE_BN_MIN_WIDTH
+    compiled = cfg.compile_critic == "on" or (
+        cfg.compile_critic == "auto" and cpu and cfg.iters_per_scale >= CPU_COMPILE_MIN_ITERS)
+    # the compiled step has its own gradient-penalty BatchNorm and batch-1 calls
+    batched, composite = not cpu and not compiled, cpu and not compiled and width >= CPU_GP_COMPOSITE_BN_MIN_WIDTH
     if cfg.channels_last != "auto":
         on = cfg.channels_last == "on"
-        return Layout(on, on, batched, composite)
-    return Layout(cpu and width >= CPU_G_CHANNELS_LAST_MIN_WIDTH, False, batched, composite)
+        return Layout(on, on, batched, composite, compiled)
+    return Layout(cpu and width >= CPU_G_CHANNELS_LAST_MIN_WIDTH, False, batched, composite, compiled)
 
 
 def to_training_tensor(rgb, mask) -> torch.Tensor:
@@ -332,7 +341,7 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
     info = {"seconds": round(seconds, 3), "iterations": cfg.iters_per_scale,
             "seconds_per_iteration": seconds / cfg.iters_per_scale, "device": str(device),
             "threads": torch.get_num_threads() if device.type == "cpu" else None,
-            "precision": cfg.precision, "layout": dataclasses.asdict(layout),
+            "precision": cfg.precision, "layout": dataclasses.asdict(trainer.layout),
             "rec_mse_first_iteration": history[0, LOSS_NAMES.index("rec_mse")].item(),
             "rec_mse": rec_mse, "history": history_path(model_dir, scale).name}
     meta = save_scale(model_dir, meta, scale, G, noise_amp=trainer.noise_amp, z_opt=trainer.z_opt,

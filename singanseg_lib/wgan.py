@@ -33,6 +33,11 @@ float64):
 - :class:`Layout` picks memory formats per network and whether calls are batched (with
   per-sample BatchNorm, :func:`~singanseg_lib.batchnorm.per_sample_bn`); otherwise every
   network forward runs with batch size 1, exactly as the reference's.
+- For long trainings the critic step is compiled (``Layout.compiled``, torch.compile): the
+  gradient penalty's input gradient is written out as ordinary operations
+  (:meth:`~singanseg_lib.models.ScaleDiscriminator.scores_and_input_gradient`), so the whole
+  step, penalty included, is one traceable function whose backward is an ordinary backward;
+  the compiler fuses its ~150 small operations into a few kernels.
 
 ``g_update="per_step"`` is the original SinGAN's three optimiser steps per iteration instead;
 each pass after the first regenerates the fake with the current weights (the original code
@@ -44,7 +49,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -74,6 +80,14 @@ class Layout:
     d_channels_last: bool = False  # critic weights and activations in NHWC
     batched: bool = False
     gp_composite_bn: bool = False  # gradient-penalty forward with batchnorm.composite_bn
+    # The critic's losses (D(real), D(fake), gradient penalty with its input gradient written
+    # out) as one torch.compile'd function, its backward compiled with it: fused kernels instead
+    # of ~150 small operations and PyTorch's double backward. Batch-1 calls only (not batched).
+    compiled: bool = False
+
+    def __post_init__(self):
+        if self.compiled and self.batched:
+            raise ValueError("Layout: the compiled critic step runs batch-1 calls; batched must be False")
 
 
 def scale_seed(seed: int, scale: int, stream: int) -> int:
@@ -122,17 +136,23 @@ def _no_timer(name: str):
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor,
-                     weight: float, *, composite: bool = False) -> torch.Tensor:
+                     weight: float, *, composite: bool = False, explicit: bool = False) -> torch.Tensor:
     """WGAN-GP term: ``weight * mean_pixels((||dD/dx||_2 over channels - 1)^2)`` at a * real + (1 - a) * fake.
 
     ``a`` is one scalar per call, as in the reference; the result keeps its graph (create_graph)
     so that its backward reaches D's weights. ``composite``: D's BatchNorm as elementary
     operations (:func:`~singanseg_lib.batchnorm.composite_bn`), a faster double backward.
+    ``explicit``: the input gradient written out
+    (:meth:`~singanseg_lib.models.ScaleDiscriminator.scores_and_input_gradient`), no double backward.
     """
-    x = (a * real + (1 - a) * fake).detach().requires_grad_(True)
-    with composite_bn(D) if composite else contextlib.nullcontext():
-        scores = D(x)
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    x = (a * real + (1 - a) * fake).detach()
+    if explicit:
+        _, grad = D.scores_and_input_gradient(x)
+    else:
+        x.requires_grad_(True)
+        with composite_bn(D) if composite else contextlib.nullcontext():
+            scores = D(x)
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
     return weight * ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 
@@ -183,6 +203,13 @@ class ScaleTrainer:
         self._prev_pos = 0
         self._last_inputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self._fake_graph: torch.Tensor | None = None
+        self._compiled_critic, self._compiled_ran = None, False
+        if layout.compiled:
+            # Each scale has new shapes and networks, so the previous scale's compiled code is
+            # never used again; dropping it also keeps dynamo under its recompilation limit
+            # (8 per function: a model has up to ~10 scales).
+            torch.compiler.reset()
+            self._compiled_critic = torch.compile(self._critic_losses, dynamic=False)
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
         """Autocast outputs back to the training dtype (losses and images stay in full precision)."""
@@ -246,6 +273,43 @@ class ScaleTrainer:
         with self.autocast():
             return self._full(self.D(x))
 
+    def _critic_real_fake(self, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.batched:
+            with per_sample_bn(self.D, [1, 1]):
+                scores = self._critic(torch.cat([self.real, fake]))
+            return scores[0].mean(), scores[1].mean()
+        return self._critic(self.real).mean(), self._critic(fake).mean()
+
+    def _gradient_penalty(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return self._full(gradient_penalty(self.D, self.real, fake, a, self.cfg.gp_weight,
+                                               composite=self.layout.gp_composite_bn,
+                                               explicit=self.layout.compiled))
+
+    def _critic_losses(self, fake: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One critic step's loss and its parts (d_loss, d_real, d_fake, gp): what gets compiled."""
+        d_real, d_fake = self._critic_real_fake(fake)
+        gp = self._gradient_penalty(fake, a)
+        return d_fake - d_real + gp, d_real, d_fake, gp
+
+    def _compiled_critic_losses(self, fake: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The compiled critic step; if compiling fails on its first call (no C++ compiler, a
+        backend torch.compile lacks), a warning and this scale continues eagerly, same results
+        up to rounding. Compilation happens before anything runs, so nothing is half-updated."""
+        try:
+            out = self._compiled_critic(fake, a)
+        except Exception as err:
+            if self._compiled_ran:
+                raise
+            reason = (str(err).strip().splitlines() or [""])[0][:300]
+            warnings.warn(f"scale {self.scale}: torch.compile of the critic step failed ({type(err).__name__}: "
+                          f"{reason}); training this scale without it", RuntimeWarning, stacklevel=2)
+            self._compiled_critic = None
+            self.layout = replace(self.layout, compiled=False)
+            return self._critic_losses(fake, a)
+        self._compiled_ran = True
+        return out
+
     def step(self, timer=None) -> torch.Tensor:
         """One training iteration; returns its losses (``LOSS_NAMES``) as a tensor on the device."""
         if self.iteration >= self.cfg.iters_per_scale:
@@ -271,19 +335,15 @@ class ScaleTrainer:
                 self._fake_graph = fakes[-1]
         for j in range(d):
             fake = (fakes[j:j + 1] if self.batched else fakes[j]).detach().contiguous(memory_format=self.dfmt)
-            with timer("D forward real + fake"):
-                if self.batched:
-                    with per_sample_bn(self.D, [1, 1]):
-                        scores = self._critic(torch.cat([self.real, fake]))
-                    d_real, d_fake = scores[0].mean(), scores[1].mean()
-                else:
-                    d_real = self._critic(self.real).mean()
-                    d_fake = self._critic(fake).mean()
-            with timer("gradient penalty (forward, input gradient)"):
-                a = torch.rand(1, generator=self.gp_gen, device=self.gp_gen.device)
-                with self.autocast():
-                    gp = self._full(gradient_penalty(self.D, self.real, fake, a, cfg.gp_weight,
-                                                     composite=self.layout.gp_composite_bn))
+            a = torch.rand(1, generator=self.gp_gen, device=self.gp_gen.device)
+            if self._compiled_critic is not None:
+                with timer("critic losses (compiled: D real + fake, gradient penalty)"):
+                    d_loss, d_real, d_fake, gp = self._compiled_critic_losses(fake, a)
+            else:
+                with timer("D forward real + fake"):
+                    d_real, d_fake = self._critic_real_fake(fake)
+                with timer("gradient penalty (forward, input gradient)"):
+                    gp = self._gradient_penalty(fake, a)
                 d_loss = d_fake - d_real + gp
             with timer("D backward (incl. gradient-penalty double backward)"):
                 self.opt_d.zero_grad(set_to_none=True)

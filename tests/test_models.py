@@ -1,3 +1,5 @@
+import copy
+
 import torch
 
 from singanseg_lib import models
@@ -56,3 +58,38 @@ def test_coarsest_noise_is_one_channel_repeated():
     assert all(torch.equal(z[0], z[c]) for c in range(4))
     z1 = models.draw_noise((4, 5, 6), 1, generator=torch.Generator().manual_seed(0))
     assert not torch.equal(z1[0], z1[1])
+
+
+def test_written_out_input_gradient_equals_autograd_and_its_gradients_too():
+    """The critic's input gradient as ordinary operations (what the compiled critic step
+    differentiates) against autograd's double backward, in float64: train-mode BatchNorm (batch
+    statistics) and eval mode (running statistics); values, weight gradients of a penalty on
+    it, and BatchNorm running statistics."""
+    torch.manual_seed(0)
+    for train_mode in (True, False):
+        d = models.ScaleDiscriminator(4, (8, 16, 16, 8)).double()  # PyTorch's default init: O(1) gradients
+        with torch.no_grad():
+            for m in d.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.uniform_(0.5, 1.5), m.bias.normal_(0.0, 0.2)
+                    m.running_var.uniform_(0.5, 2.0), m.running_mean.normal_(0.0, 0.1)
+        d.train(train_mode)
+        d2 = copy.deepcopy(d)
+        x = torch.randn(2, 4, 23, 27, dtype=torch.float64)
+        xr = x.clone().requires_grad_(True)
+        scores = d(xr)
+        (grad,) = torch.autograd.grad(scores.sum(), xr, create_graph=True)
+        scores2, grad2 = d2.scores_and_input_gradient(x)
+        torch.testing.assert_close(scores2, scores, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(grad2, grad, rtol=1e-12, atol=1e-14)
+        assert grad.abs().max() > 1e-2  # not a trivially small comparison
+        ((grad.norm(dim=1) - 1) ** 2).mean().backward()
+        ((grad2.norm(dim=1) - 1) ** 2).mean().backward()
+        for (name, p), p2 in zip(d.named_parameters(), d2.parameters()):
+            if name.endswith("conv.bias") and train_mode:  # zero in exact arithmetic before a train-mode BatchNorm
+                continue
+            g1 = p.grad if p.grad is not None else torch.zeros_like(p)
+            g2 = p2.grad if p2.grad is not None else torch.zeros_like(p2)
+            torch.testing.assert_close(g2, g1, rtol=1e-10, atol=1e-14, msg=name)
+        for (name, b), b2 in zip(d.named_buffers(), d2.buffers()):
+            assert torch.equal(b, b2), name

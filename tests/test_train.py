@@ -42,6 +42,18 @@ def test_config_defaults_are_the_reference_and_presets_apply():
         presets.make_config(train.TrainConfig, g_update="twice")
 
 
+def test_the_critic_step_is_compiled_only_where_compiling_pays():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert train.layout_for(train.TrainConfig(), 32, cpu).compiled  # the paper's 2,000 iterations per scale
+    assert not train.layout_for(train.TrainConfig(iters_per_scale=160), 32, cpu).compiled  # classroom
+    assert not train.layout_for(train.TrainConfig(compile_critic="off"), 32, cpu).compiled
+    assert train.layout_for(train.TrainConfig(iters_per_scale=10, compile_critic="on"), 128, cpu).compiled
+    assert not train.layout_for(train.TrainConfig(), 128, cuda).compiled  # not measured on a GPU
+    on_gpu = train.layout_for(train.TrainConfig(compile_critic="on"), 32, cuda)
+    assert on_gpu.compiled and not on_gpu.batched
+    assert "compile_critic" in train.EXECUTION_FIELDS  # a model may be resumed with the other setting
+
+
 def test_training_tensor_from_rgb_and_mask():
     rgb = np.zeros((4, 5, 3), np.uint8)
     rgb[0, 0] = (255, 0, 127)

@@ -75,8 +75,10 @@ def float64():
     torch.set_default_dtype(before)
 
 
-@pytest.mark.parametrize("layout", [Layout(), Layout(batched=True), Layout(gp_composite_bn=True)],
-                         ids=["batch-1 calls", "batched calls", "composite BatchNorm in the penalty"])
+@pytest.mark.parametrize("layout", [Layout(), Layout(batched=True), Layout(gp_composite_bn=True),
+                                    pytest.param(Layout(compiled=True), marks=pytest.mark.slow)],
+                         ids=["batch-1 calls", "batched calls", "composite BatchNorm in the penalty",
+                              "compiled critic step"])
 @pytest.mark.parametrize("scale", [0, 1])
 def test_iteration_equals_the_reference_computation(scale, layout, float64):
     torch.manual_seed(0)
@@ -92,6 +94,7 @@ def test_iteration_equals_the_reference_computation(scale, layout, float64):
         _record_gradients(opt, store)
     for _ in range(2):  # at scale 1 also checks the rand images batched over iterations
         torch.testing.assert_close(ours.step(), ref.step(), rtol=1e-10, atol=1e-12)
+    assert ours.layout == layout  # a compiled step that fell back to eager would not be tested
     assert len(grads_ours) == len(grads_ref) == 2 * (cfg.d_steps + 1)
     names = [[n for n, _ in net.named_parameters()] for net in (D, D, D, G)] * 2
     for step_names, a, b in zip(names, grads_ours, grads_ref):
@@ -136,3 +139,24 @@ def test_numpy_uint8_resize_of_the_benchmark_matches_the_device_resize():
     ours = resize(x, 1 / 0.8).clamp(-1, 1)
     assert ref.shape == ours.shape
     assert (ref - ours).abs().max() <= 2.5 * 2 / 255  # uint8 quantisation on both ends, border mirroring
+
+
+def test_a_failing_compiler_warns_and_the_scale_trains_without_it(monkeypatch):
+    """No C++ compiler (or a backend torch.compile lacks): the first compiled call fails; the
+    trainer warns, switches to the uncompiled step (recorded in its layout) and computes what a
+    trainer that never tried computes."""
+    def broken_compile(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("InductorError: no working C++ compiler found\nmore detail")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    cfg = TrainConfig(iters_per_scale=4, channels_last="off")
+    pyr, real, G, D = _setup(0, cfg)
+    plain = ScaleTrainer(pyr, real, copy.deepcopy(G), copy.deepcopy(D), cfg, seed=3, layout=Layout())
+    tried = ScaleTrainer(pyr, real, G, D, cfg, seed=3, layout=Layout(compiled=True))
+    with pytest.warns(RuntimeWarning, match="scale 0: torch.compile of the critic step failed .*no working C"):
+        first = tried.step()
+    assert tried.layout == Layout()
+    torch.testing.assert_close(first, plain.step())
+    torch.testing.assert_close(tried.step(), plain.step())
