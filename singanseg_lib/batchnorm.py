@@ -55,14 +55,14 @@ def bn_updates_as(module: nn.Module, times: int):
             m.momentum = mom
 
 
-def _update_coefficients(momentum: float, repeats: list[int], device) -> tuple[float, torch.Tensor]:
+def _update_coefficients(momentum: float, repeats: list[int], device, dtype) -> tuple[float, torch.Tensor]:
     """(decay, coef) with ``r_after = decay * r + sum_i coef[i] * x_i`` for the sequential updates."""
     keep = [(1 - momentum) ** k for k in repeats]
     coef, decay = [], 1.0
     for i in range(len(repeats) - 1, -1, -1):  # later samples are decayed less
         coef.append(decay * (1 - keep[i]))
         decay *= keep[i]
-    return decay, torch.tensor(coef[::-1], device=device)
+    return decay, torch.tensor(coef[::-1], device=device, dtype=dtype)
 
 
 def _per_sample_forward(bn: nn.BatchNorm2d, repeats: list[int]):
@@ -77,7 +77,7 @@ def _per_sample_forward(bn: nn.BatchNorm2d, repeats: list[int]):
                          bn.bias.repeat(n), training=True, momentum=1.0, eps=bn.eps)
         if any(repeats):
             with torch.no_grad():
-                decay, coef = _update_coefficients(bn.momentum, repeats, x.device)
+                decay, coef = _update_coefficients(bn.momentum, repeats, x.device, bn.running_mean.dtype)
                 # .data: like the native kernel, move the statistics without bumping their version
                 # counter (native BatchNorm nodes of earlier forwards saved them for backward)
                 bn.running_mean.data.mul_(decay).add_(coef @ stats[0].view(n, c))
@@ -85,6 +85,29 @@ def _per_sample_forward(bn: nn.BatchNorm2d, repeats: list[int]):
                 bn.num_batches_tracked += sum(repeats)
         return y.view_as(x)
     return forward
+
+
+def per_sample_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A train-mode BatchNorm of N samples as N batch-1 calls in order, written out: ``(y, a, xhat)``.
+
+    Each sample normalised by its own statistics (``xhat``, N x C x h x w; ``a``: N x C x 1 x 1,
+    ``1 / sqrt(var + eps)``; ``y = weight * xhat + bias``), the running statistics moved by the N
+    sequential updates in closed form. Elementary operations only (torch.compile fuses them; the
+    compiled critic step of :mod:`~singanseg_lib.wgan` differentiates through the normalisation).
+    """
+    if not (bn.training and bn.track_running_stats) or bn.momentum is None:
+        raise ValueError("per_sample_batch_norm: a train-mode BatchNorm with running statistics and a momentum")
+    n, c = x.shape[:2]
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, correction=0)
+    inv_std = torch.rsqrt(var + bn.eps)
+    xhat = (x - mean) * inv_std
+    with torch.no_grad():
+        decay, coef = _update_coefficients(bn.momentum, [1] * n, x.device, bn.running_mean.dtype)
+        pixels = x.shape[2] * x.shape[3]
+        bn.running_mean.mul_(decay).add_(coef @ mean.view(n, c).to(coef.dtype))
+        bn.running_var.mul_(decay).add_(coef @ var.view(n, c).to(coef.dtype) * (pixels / (pixels - 1)))
+        bn.num_batches_tracked += n
+    return xhat * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1), inv_std, xhat
 
 
 @contextlib.contextmanager

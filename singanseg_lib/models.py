@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batchnorm import per_sample_batch_norm
 from .pyramid import ScalePlan, upsample_to
 
 PAD = 5  # (kernel 3 - 1) * 5 layers / 2: what the 5 unpadded convolutions take off each border
@@ -79,8 +80,9 @@ class ScaleDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.body(self.head(x)))
 
-    def scores_and_input_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``D(x)`` and ``d sum(D(x)) / dx``, the input gradient written out as ordinary operations.
+    def scores_and_input_gradient(self, x: torch.Tensor, *, per_sample: bool = False,
+                                  rows: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``D(x)`` and ``d sum(D(x)[rows]) / dx[rows]``, the input gradient written out as ordinary operations.
 
         The same values as ``torch.autograd.grad(D(x).sum(), x, create_graph=True)`` up to float
         rounding (and the same BatchNorm running-statistics updates), but differentiating the
@@ -88,30 +90,42 @@ class ScaleDiscriminator(nn.Module):
         rather than PyTorch's double backward; torch.compile can trace and fuse it (the compiled
         critic step of :class:`~singanseg_lib.wgan.Layout`). Per layer, backwards: LeakyReLU
         passes ``g`` where its input was positive and ``slope * g`` elsewhere; train-mode
-        BatchNorm (batch statistics mean, var over N, H, W) maps ``g`` to
+        BatchNorm (batch statistics mean, var) maps ``g`` to
         ``gamma / sqrt(var + eps) * (g - mean(g) - xhat * mean(g * xhat))``; a convolution's
         input gradient is the transposed convolution with the same weights.
+
+        ``per_sample``: the batch stands for N batch-1 calls in order (each sample normalised by
+        its own statistics, :func:`~singanseg_lib.batchnorm.per_sample_batch_norm`); samples are
+        then independent and ``rows`` picks those whose input gradient is computed.
         """
+        if rows is not None and not per_sample:
+            raise ValueError("rows: only with per_sample (batch statistics couple all samples' gradients)")
+        rows = rows if rows is not None else slice(None)
+        dims = (2, 3) if per_sample else (0, 2, 3)  # what the statistics average over
         saved = []
         h = x
         for block in (self.head, *self.body):
             conv, bn, act = block.conv, block.norm, block.LeakyRelu
             z = conv(h)
-            y = bn(z)
-            if bn.training or bn.running_mean is None:  # normalised by this batch's statistics
-                var, mean = torch.var_mean(z, dim=(0, 2, 3), correction=0, keepdim=True)
-                inv_std = torch.rsqrt(var + bn.eps)
-                xhat = (z - mean) * inv_std
+            if per_sample:
+                y, inv_std, xhat = per_sample_batch_norm(bn, z)
+                inv_std, xhat = inv_std[rows], xhat[rows]
             else:
-                inv_std, xhat = torch.rsqrt(bn.running_var + bn.eps).view(1, -1, 1, 1), None
-            saved.append((conv.weight, bn.weight.view(1, -1, 1, 1) * inv_std, xhat, y > 0, act.negative_slope))
+                y = bn(z)
+                if bn.training or bn.running_mean is None:  # normalised by this batch's statistics
+                    var, mean = torch.var_mean(z, dim=dims, correction=0, keepdim=True)
+                    inv_std = torch.rsqrt(var + bn.eps)
+                    xhat = (z - mean) * inv_std
+                else:
+                    inv_std, xhat = torch.rsqrt(bn.running_var + bn.eps).view(1, -1, 1, 1), None
+            saved.append((conv.weight, bn.weight.view(1, -1, 1, 1) * inv_std, xhat, y[rows] > 0, act.negative_slope))
             h = F.leaky_relu(y, act.negative_slope)
         scores = self.tail(h)
-        g = F.conv_transpose2d(torch.ones_like(scores), self.tail.weight)
+        g = F.conv_transpose2d(torch.ones_like(scores[rows]), self.tail.weight)
         for weight, scale, xhat, positive, slope in reversed(saved):
             g = torch.where(positive, g, g * slope)
             if xhat is not None:
-                g = g - g.mean(dim=(0, 2, 3), keepdim=True) - xhat * (g * xhat).mean(dim=(0, 2, 3), keepdim=True)
+                g = g - g.mean(dim=dims, keepdim=True) - xhat * (g * xhat).mean(dim=dims, keepdim=True)
             g = F.conv_transpose2d(g * scale, weight)
         return scores, g
 

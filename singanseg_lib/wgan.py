@@ -36,8 +36,10 @@ float64):
 - For long trainings the critic step is compiled (``Layout.compiled``, torch.compile): the
   gradient penalty's input gradient is written out as ordinary operations
   (:meth:`~singanseg_lib.models.ScaleDiscriminator.scores_and_input_gradient`), so the whole
-  step, penalty included, is one traceable function whose backward is an ordinary backward;
-  the compiler fuses its ~150 small operations into a few kernels.
+  step, penalty included, is one traceable function whose backward is an ordinary backward.
+  Its three critic calls (real, fake, x_hat) run as one batch-3 pass with per-sample BatchNorm
+  (:func:`~singanseg_lib.batchnorm.per_sample_batch_norm`), and the compiler fuses the step's
+  ~150 small operations into a few kernels.
 
 ``g_update="per_step"`` is the original SinGAN's three optimiser steps per iteration instead;
 each pass after the first regenerates the fake with the current weights (the original code
@@ -80,9 +82,9 @@ class Layout:
     d_channels_last: bool = False  # critic weights and activations in NHWC
     batched: bool = False
     gp_composite_bn: bool = False  # gradient-penalty forward with batchnorm.composite_bn
-    # The critic's losses (D(real), D(fake), gradient penalty with its input gradient written
-    # out) as one torch.compile'd function, its backward compiled with it: fused kernels instead
-    # of ~150 small operations and PyTorch's double backward. Batch-1 calls only (not batched).
+    # The critic's losses as one torch.compile'd batch-3 pass (real, fake, x_hat; per-sample
+    # BatchNorm; the penalty's input gradient written out), its backward compiled with it: fused
+    # kernels instead of ~150 small operations and PyTorch's double backward. Not with batched.
     compiled: bool = False
 
     def __post_init__(self):
@@ -135,25 +137,24 @@ def _no_timer(name: str):
     return contextlib.nullcontext()
 
 
+def penalty(grad: torch.Tensor, weight: float) -> torch.Tensor:
+    """``weight * mean_pixels((||grad||_2 over channels - 1)^2)``: the norm per pixel, as the reference."""
+    return weight * ((grad.norm(2, dim=1) - 1) ** 2).mean()
+
+
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor,
-                     weight: float, *, composite: bool = False, explicit: bool = False) -> torch.Tensor:
-    """WGAN-GP term: ``weight * mean_pixels((||dD/dx||_2 over channels - 1)^2)`` at a * real + (1 - a) * fake.
+                     weight: float, *, composite: bool = False) -> torch.Tensor:
+    """WGAN-GP term: :func:`penalty` of ``dD/dx`` at x = a * real + (1 - a) * fake.
 
     ``a`` is one scalar per call, as in the reference; the result keeps its graph (create_graph)
     so that its backward reaches D's weights. ``composite``: D's BatchNorm as elementary
     operations (:func:`~singanseg_lib.batchnorm.composite_bn`), a faster double backward.
-    ``explicit``: the input gradient written out
-    (:meth:`~singanseg_lib.models.ScaleDiscriminator.scores_and_input_gradient`), no double backward.
     """
-    x = (a * real + (1 - a) * fake).detach()
-    if explicit:
-        _, grad = D.scores_and_input_gradient(x)
-    else:
-        x.requires_grad_(True)
-        with composite_bn(D) if composite else contextlib.nullcontext():
-            scores = D(x)
-        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-    return weight * ((grad.norm(2, dim=1) - 1) ** 2).mean()
+    x = (a * real + (1 - a) * fake).detach().requires_grad_(True)
+    with composite_bn(D) if composite else contextlib.nullcontext():
+        scores = D(x)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return penalty(grad, weight)
 
 
 class ScaleTrainer:
@@ -209,7 +210,7 @@ class ScaleTrainer:
             # never used again; dropping it also keeps dynamo under its recompilation limit
             # (8 per function: a model has up to ~10 scales).
             torch.compiler.reset()
-            self._compiled_critic = torch.compile(self._critic_losses, dynamic=False)
+            self._compiled_critic = torch.compile(self._critic_losses_one_pass, dynamic=False)
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
         """Autocast outputs back to the training dtype (losses and images stay in full precision)."""
@@ -283,13 +284,24 @@ class ScaleTrainer:
     def _gradient_penalty(self, fake: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         with self.autocast():
             return self._full(gradient_penalty(self.D, self.real, fake, a, self.cfg.gp_weight,
-                                               composite=self.layout.gp_composite_bn,
-                                               explicit=self.layout.compiled))
+                                               composite=self.layout.gp_composite_bn))
 
     def _critic_losses(self, fake: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """One critic step's loss and its parts (d_loss, d_real, d_fake, gp): what gets compiled."""
+        """One critic step's loss and its parts (d_loss, d_real, d_fake, gp)."""
         d_real, d_fake = self._critic_real_fake(fake)
         gp = self._gradient_penalty(fake, a)
+        return d_fake - d_real + gp, d_real, d_fake, gp
+
+    def _critic_losses_one_pass(self, fake: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`_critic_losses` as one batch-3 pass, what gets compiled: D(real), D(fake) and the
+        penalty's D(x) with per-sample BatchNorm in that order (what the three batch-1 calls
+        compute, running statistics included), x's input gradient written out."""
+        x = a * self.real + (1 - a) * fake
+        with self.autocast():
+            scores, grad = self.D.scores_and_input_gradient(torch.cat([self.real, fake, x]), per_sample=True,
+                                                            rows=slice(2, 3))
+        scores, grad = self._full(scores), self._full(grad)
+        d_real, d_fake, gp = scores[0].mean(), scores[1].mean(), penalty(grad, self.cfg.gp_weight)
         return d_fake - d_real + gp, d_real, d_fake, gp
 
     def _compiled_critic_losses(self, fake: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:

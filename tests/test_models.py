@@ -93,3 +93,38 @@ def test_written_out_input_gradient_equals_autograd_and_its_gradients_too():
             torch.testing.assert_close(g2, g1, rtol=1e-10, atol=1e-14, msg=name)
         for (name, b), b2 in zip(d.named_buffers(), d2.buffers()):
             assert torch.equal(b, b2), name
+
+
+def test_written_out_critic_pass_per_sample_equals_batch_one_calls_in_order():
+    """One batch-3 pass with per-sample BatchNorm (the compiled critic step's real, fake and
+    x_hat) against three batch-1 train-mode calls in that order, float64: scores, x_hat's input
+    gradient, the weight gradients of the whole critic loss, and the running statistics."""
+    torch.manual_seed(1)
+    d = models.ScaleDiscriminator(4, (8, 16, 16, 8)).double().train()
+    with torch.no_grad():
+        for m in d.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5), m.bias.normal_(0.0, 0.2)
+    d2 = copy.deepcopy(d)
+    real, fake, x = torch.randn(3, 1, 4, 21, 25, dtype=torch.float64)
+    s_real, s_fake = d(real), d(fake)
+    xr = x.clone().requires_grad_(True)
+    s_x = d(xr)
+    (grad,) = torch.autograd.grad(s_x.sum(), xr, create_graph=True)
+    (s_fake.mean() - s_real.mean() + ((grad.norm(dim=1) - 1) ** 2).mean()).backward()
+
+    scores, grad2 = d2.scores_and_input_gradient(torch.cat([real, fake, x]), per_sample=True, rows=slice(2, 3))
+    torch.testing.assert_close(scores, torch.cat([s_real, s_fake, s_x]), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(grad2, grad, rtol=1e-12, atol=1e-14)
+    (scores[1].mean() - scores[0].mean() + ((grad2.norm(dim=1) - 1) ** 2).mean()).backward()
+    for (name, p), p2 in zip(d.named_parameters(), d2.parameters()):
+        if not name.endswith("conv.bias"):  # zero up to rounding before a train-mode BatchNorm
+            torch.testing.assert_close(p2.grad, p.grad, rtol=1e-10, atol=1e-14, msg=name)
+    for (name, b), b2 in zip(d.named_buffers(), d2.buffers()):
+        assert torch.allclose(b2, b, rtol=1e-12, atol=1e-14), (name, (b2 - b).abs().max().item())
+    try:
+        d2.scores_and_input_gradient(torch.cat([real, fake]), rows=slice(1, 2))
+    except ValueError as err:
+        assert "per_sample" in str(err)
+    else:
+        raise AssertionError("rows without per_sample must be refused")
