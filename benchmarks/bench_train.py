@@ -7,6 +7,12 @@ networks and image, so machine noise hits both alike; the ratio is the result. T
 checked against the reference code itself, interleaved in one process on this kind of machine
 (2026-11-29): same operator counts, and within 5 % of its time at scales 0-4.
 
+With the paper's 2,000 iterations per scale, training on a CPU compiles the critic step
+(``Layout.compiled``); "ours" is then that step, "uncompiled" the same iteration without
+torch.compile, both interleaved with the reference-equivalent one. "compile s" is what the
+first (warm-up) iteration took beyond a timed one: torch.compile's work, less when inductor's
+on-disk cache already holds those kernels. It is added to the per-model total.
+
 The reference code's own timings (``shared/reference_timings.yaml``, when found) were recorded
 on another day, when the same kind of machine was faster (GEMM 290 GFLOP/s against 200-230 on
 the day above): the "ref code ms" column is printed beside today's matrix throughput

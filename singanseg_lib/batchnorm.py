@@ -87,13 +87,15 @@ def _per_sample_forward(bn: nn.BatchNorm2d, repeats: list[int]):
     return forward
 
 
-def per_sample_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def per_sample_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, repeats: list[int] | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A train-mode BatchNorm of N samples as N batch-1 calls in order, written out: ``(y, a, xhat)``.
 
     Each sample normalised by its own statistics (``xhat``, N x C x h x w; ``a``: N x C x 1 x 1,
-    ``1 / sqrt(var + eps)``; ``y = weight * xhat + bias``), the running statistics moved by the N
-    sequential updates in closed form. Elementary operations only (torch.compile fuses them; the
-    compiled critic step of :mod:`~singanseg_lib.wgan` differentiates through the normalisation).
+    ``1 / sqrt(var + eps)``; ``y = weight * xhat + bias``), the running statistics moved by the
+    sequential updates in closed form, sample i counted ``repeats[i]`` times (default once; as
+    :func:`per_sample_bn`). Elementary operations only: torch.compile fuses them (the compiled
+    steps of :mod:`~singanseg_lib.wgan`), and the critic step differentiates through them.
     """
     if not (bn.training and bn.track_running_stats) or bn.momentum is None:
         raise ValueError("per_sample_batch_norm: a train-mode BatchNorm with running statistics and a momentum")
@@ -102,11 +104,12 @@ def per_sample_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> tuple[torch.Te
     inv_std = torch.rsqrt(var + bn.eps)
     xhat = (x - mean) * inv_std
     with torch.no_grad():
-        decay, coef = _update_coefficients(bn.momentum, [1] * n, x.device, bn.running_mean.dtype)
+        repeats = [1] * n if repeats is None else list(repeats)
+        decay, coef = _update_coefficients(bn.momentum, repeats, x.device, bn.running_mean.dtype)
         pixels = x.shape[2] * x.shape[3]
         bn.running_mean.mul_(decay).add_(coef @ mean.view(n, c).to(coef.dtype))
         bn.running_var.mul_(decay).add_(coef @ var.view(n, c).to(coef.dtype) * (pixels / (pixels - 1)))
-        bn.num_batches_tracked += n
+        bn.num_batches_tracked += sum(repeats)
     return xhat * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1), inv_std, xhat
 
 

@@ -62,9 +62,12 @@ class ScaleGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, prev_padded: torch.Tensor) -> torch.Tensor:
         """``x``, ``prev_padded``: N x C x (h + 2·PAD) x (w + 2·PAD); returns N x C x h x w."""
-        out = self.tail(self.body(self.head(x)))
-        crop = (prev_padded.shape[-1] - out.shape[-1]) // 2
-        return out + prev_padded[..., crop:prev_padded.shape[-2] - crop, crop:prev_padded.shape[-1] - crop]
+        return _add_cropped(self.tail(self.body(self.head(x))), prev_padded)
+
+    def forward_per_sample(self, x: torch.Tensor, prev_padded: torch.Tensor, repeats: list[int]) -> torch.Tensor:
+        """:meth:`forward` of N samples as N batch-1 train-mode calls, BatchNorm written out
+        (:func:`~singanseg_lib.batchnorm.per_sample_batch_norm`, sample i counted ``repeats[i]`` times)."""
+        return _add_cropped(self.tail(_blocks_per_sample(self, x, repeats)), prev_padded)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -79,6 +82,10 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.body(self.head(x)))
+
+    def forward_per_sample(self, x: torch.Tensor, repeats: list[int]) -> torch.Tensor:
+        """:meth:`forward` of N samples as N batch-1 train-mode calls (see ScaleGenerator's)."""
+        return self.tail(_blocks_per_sample(self, x, repeats))
 
     def scores_and_input_gradient(self, x: torch.Tensor, *, per_sample: bool = False,
                                   rows: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,6 +135,18 @@ class ScaleDiscriminator(nn.Module):
                 g = g - g.mean(dim=dims, keepdim=True) - xhat * (g * xhat).mean(dim=dims, keepdim=True)
             g = F.conv_transpose2d(g * scale, weight)
         return scores, g
+
+
+def _add_cropped(out: torch.Tensor, prev_padded: torch.Tensor) -> torch.Tensor:
+    crop = (prev_padded.shape[-1] - out.shape[-1]) // 2
+    return out + prev_padded[..., crop:prev_padded.shape[-2] - crop, crop:prev_padded.shape[-1] - crop]
+
+
+def _blocks_per_sample(net: nn.Module, x: torch.Tensor, repeats: list[int]) -> torch.Tensor:
+    for block in (net.head, *net.body):
+        y, _, _ = per_sample_batch_norm(block.norm, block.conv(x), repeats)
+        x = F.leaky_relu(y, block.LeakyRelu.negative_slope)
+    return x
 
 
 def padding_for(kernel_size: int, num_layers: int) -> int:

@@ -67,6 +67,7 @@ from .pyramid import upsample_to
 LOSS_NAMES = ("d_loss", "d_real", "d_fake", "gp", "g_adv", "rec_mse")
 PREV_BATCH_BYTES = 256 * 2**20   # memory for the batched rand images of the coarser scales
 PREV_BATCH_MAX = 48              # samples per batched rand forward
+COMPILE_FAILURES: list[str] = []  # why torch.compile failed in this process (it is tried once)
 
 
 @dataclass(frozen=True)
@@ -204,13 +205,22 @@ class ScaleTrainer:
         self._prev_pos = 0
         self._last_inputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self._fake_graph: torch.Tensor | None = None
-        self._compiled_critic, self._compiled_ran = None, False
-        if layout.compiled:
+        # The compiled layout's steps as one-pass functions: critic losses, and with the
+        # reference's one generator update per iteration also the critic steps' fakes and the
+        # generator losses. Compiled unless compiling failed (then they run uncompiled).
+        self._one_pass = {"critic": self._critic_losses_one_pass}
+        if cfg.g_update == "once":
+            self._one_pass.update(fakes=self._fakes_one_pass, generator=self._generator_losses_one_pass)
+        self._steps, self._ran = {}, set()
+        if layout.compiled and COMPILE_FAILURES:  # failed before in this process: not again per scale
+            self.layout = replace(layout, compiled=False)
+        elif layout.compiled:
             # Each scale has new shapes and networks, so the previous scale's compiled code is
             # never used again; dropping it also keeps dynamo under its recompilation limit
             # (8 per function: a model has up to ~10 scales).
             torch.compiler.reset()
-            self._compiled_critic = torch.compile(self._critic_losses_one_pass, dynamic=False)
+            self._steps = {name: torch.compile(fn, dynamic=False) for name, fn in self._one_pass.items()}
+        self._compiling = bool(self._steps)  # stays True if compiling fails: the one-pass steps then run uncompiled
 
     def _full(self, x: torch.Tensor) -> torch.Tensor:
         """Autocast outputs back to the training dtype (losses and images stay in full precision)."""
@@ -304,22 +314,49 @@ class ScaleTrainer:
         d_real, d_fake, gp = scores[0].mean(), scores[1].mean(), penalty(grad, self.cfg.gp_weight)
         return d_fake - d_real + gp, d_real, d_fake, gp
 
-    def _compiled_critic_losses(self, fake: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The compiled critic step; if compiling fails on its first call (no C++ compiler, a
-        backend torch.compile lacks), a warning and this scale continues eagerly, same results
-        up to rounding. Compilation happens before anything runs, so nothing is half-updated."""
+    def _fakes_one_pass(self, inputs: torch.Tensor, prevs: torch.Tensor) -> torch.Tensor:
+        """The critic steps' fakes, one pass without autograd (G is fixed during the critic
+        steps); BatchNorm statistics move as the reference's batch-1 forwards move them."""
+        with torch.no_grad(), self.autocast():
+            return self._full(self.G.forward_per_sample(inputs, prevs, [1] * len(inputs)))
+
+    def _generator_losses_one_pass(self, x: torch.Tensor, prev: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(loss, g_adv, rec_mse) of the generator step in one pass: the last critic step's fake,
+        recomputed with autograd (its BatchNorm update already counted) together with the
+        reconstruction (counted ``g_steps`` times, as the reference's passes), then D(fake)
+        (counted ``g_steps`` times); D's weights are frozen by the caller."""
+        times, rec_weight = self.cfg.g_steps, self.cfg.rec_weight
+        repeats = [0]
+        if rec_weight:
+            x = torch.cat([x, self.noise_amp * pad(self.z_opt, self.p) + self.z_prev_padded])
+            prev = torch.cat([prev, self.z_prev_padded])
+            repeats.append(times)
+        with self.autocast():
+            out = self._full(self.G.forward_per_sample(x, prev, repeats))
+            fake = out[:1].contiguous(memory_format=self.dfmt)
+            g_adv = -self._full(self.D.forward_per_sample(fake, [times])).mean()
+        rec_mse = F.mse_loss(out[1:], self.real_g) if rec_weight else torch.zeros((), device=self.device)
+        return g_adv + rec_weight * rec_mse, g_adv, rec_mse
+
+    def _one_pass_step(self, name: str, *args) -> Any:
+        """A step of the compiled layout. If compiling fails on a step's first call (no C++
+        compiler, a backend torch.compile lacks): one warning, this scale runs the steps
+        uncompiled (same results up to rounding) and so does every later scale in this process.
+        Compilation happens before anything runs, so nothing is half-updated."""
+        fn = self._steps.get(name) or self._one_pass[name]
+        if not self._steps or name in self._ran:
+            return fn(*args)
         try:
-            out = self._compiled_critic(fake, a)
+            out = fn(*args)
         except Exception as err:
-            if self._compiled_ran:
-                raise
             reason = (str(err).strip().splitlines() or [""])[0][:300]
-            warnings.warn(f"scale {self.scale}: torch.compile of the critic step failed ({type(err).__name__}: "
-                          f"{reason}); training this scale without it", RuntimeWarning, stacklevel=2)
-            self._compiled_critic = None
+            COMPILE_FAILURES.append(f"{type(err).__name__}: {reason}")
+            warnings.warn(f"scale {self.scale}: torch.compile of the training steps failed ({COMPILE_FAILURES[-1]}); "
+                          "training without it", RuntimeWarning, stacklevel=2)
+            self._steps = {}
             self.layout = replace(self.layout, compiled=False)
-            return self._critic_losses(fake, a)
-        self._compiled_ran = True
+            return self._one_pass[name](*args)
+        self._ran.add(name)
         return out
 
     def step(self, timer=None) -> torch.Tensor:
@@ -336,7 +373,9 @@ class ScaleTrainer:
         with timer("G forward (critic steps)"):
             inputs = self.noise_amp * noise + prevs
             self._last_inputs = (inputs[-1:], prevs[-1:])
-            if self.batched:  # G does not change during the critic steps: all fakes at once
+            if "fakes" in self._one_pass and self._compiling:
+                fakes = self._one_pass_step("fakes", inputs, prevs)
+            elif self.batched:  # G does not change during the critic steps: all fakes at once
                 with torch.no_grad(), per_sample_bn(self.G, [1] * d):
                     fakes = self._generate(inputs, prevs)
             else:
@@ -346,11 +385,11 @@ class ScaleTrainer:
                         fakes.append(self._generate(inputs[j:j + 1], prevs[j:j + 1]))
                 self._fake_graph = fakes[-1]
         for j in range(d):
-            fake = (fakes[j:j + 1] if self.batched else fakes[j]).detach().contiguous(memory_format=self.dfmt)
+            fake = (fakes[j] if isinstance(fakes, list) else fakes[j:j + 1]).detach().contiguous(memory_format=self.dfmt)
             a = torch.rand(1, generator=self.gp_gen, device=self.gp_gen.device)
-            if self._compiled_critic is not None:
+            if self._compiling:
                 with timer("critic losses (compiled: D real + fake, gradient penalty)"):
-                    d_loss, d_real, d_fake, gp = self._compiled_critic_losses(fake, a)
+                    d_loss, d_real, d_fake, gp = self._one_pass_step("critic", fake, a)
             else:
                 with timer("D forward real + fake"):
                     d_real, d_fake = self._critic_real_fake(fake)
@@ -363,7 +402,9 @@ class ScaleTrainer:
             with timer("optimiser steps"):
                 self.opt_d.step()
         with timer("G step (forward, backward)"):
-            if cfg.g_update == "once":
+            if "generator" in self._one_pass and self._compiling:
+                g_adv, rec_mse = self._g_pass_one(*self._last_inputs)
+            elif cfg.g_update == "once":
                 g_adv, rec_mse = self._g_pass(first=True, times=cfg.g_steps)
             else:
                 for k in range(cfg.g_steps):
@@ -401,6 +442,16 @@ class ScaleTrainer:
         with bn_updates_as(self.G, times):
             rec = self._generate(rec_in, self.z_prev_padded)
         return fake, rec
+
+    def _g_pass_one(self, x: torch.Tensor, prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.opt_g.zero_grad(set_to_none=True)
+        self.D.requires_grad_(False)
+        try:
+            loss, g_adv, rec_mse = self._one_pass_step("generator", x, prev)
+            loss.backward()
+        finally:
+            self.D.requires_grad_(True)
+        return g_adv.detach(), rec_mse.detach()
 
     def _g_pass(self, *, first: bool, times: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Generator loss and backward; BatchNorm statistics move as ``times`` identical passes would.
