@@ -7,9 +7,9 @@ networks and image, so machine noise hits both alike; the ratio is the result. T
 checked against the reference code itself, interleaved in one process on this kind of machine
 (2026-11-29): same operator counts, and within 5 % of its time at scales 0-4.
 
-With the paper's 2,000 iterations per scale, training on a CPU compiles the critic step
-(``Layout.compiled``); "ours" is then that step, "uncompiled" the same iteration without
-torch.compile, both interleaved with the reference-equivalent one. "compile s" is what the
+With the paper's 2,000 iterations per scale, training on a CPU compiles its steps
+(``Layout.compiled``); "ours" is then the compiled iteration, "uncompiled" the same iteration
+without torch.compile, both interleaved with the reference-equivalent one. "compile s" is what the
 first (warm-up) iteration took beyond a timed one: torch.compile's work, less when inductor's
 on-disk cache already holds those kernels. It is added to the per-model total.
 
@@ -101,7 +101,7 @@ def bench_scale(plan, reals, cfg, scale, device, *, iters: int, reference: bool,
                         layout=layout)
     runs = {"ours": ours}
     if layout.compiled:  # the same iteration uncompiled, for the compiler's share of the gain
-        eager = layout_for(dataclasses.replace(cfg, compile_critic="off"), plan.widths[scale], device)
+        eager = layout_for(dataclasses.replace(cfg, compile_steps="off"), plan.widths[scale], device)
         runs["ours_eager"] = ScaleTrainer(pyr, real, copy.deepcopy(G).to(device), copy.deepcopy(D).to(device), cfg,
                                           seed=0, layout=eager)
     if reference:

@@ -158,12 +158,12 @@ run.figure(viz.plot_reconstructions(first_model.reals, recs, errors), "reconstru
 # generator gradient where the reference computes three identical ones, with BatchNorm's running
 # statistics moved exactly as its three passes would; no unused critic gradients; one backward
 # pass per critic step instead of three; a fused optimiser; and, measured per width, the fastest
-# memory layout. For long trainings (the paper's 2,000 iterations per scale) the critic step is
-# also compiled with `torch.compile`: the gradient penalty's input gradient is written out as
-# ordinary operations, so the compiler can fuse the step's many small operations, double
-# backward included. Compiling costs about half a minute per scale, more than the short
-# classroom training would save, so the classroom preset runs without it
-# (`TrainConfig.compile_critic`). `benchmarks/bench_train.py` times all this against a
+# memory layout. For long trainings (the paper's 2,000 iterations per scale) the steps are also
+# compiled with `torch.compile`: the gradient penalty's input gradient is written out as
+# ordinary operations and the three critic calls run as one pass, so the compiler can fuse the
+# many small operations of each step, double backward included. Compiling costs about a minute per
+# scale, more than the short classroom training would save, so the classroom preset runs
+# without it (`TrainConfig.compile_steps`). `benchmarks/bench_train.py` times all this against a
 # reference-style iteration on the paper's settings, and `tests/test_wgan.py` checks that both
 # compute the same gradients.
 

@@ -40,12 +40,12 @@ from .wgan import LOSS_NAMES, Layout, ScaleTrainer, scale_seed
 # 128, slower at 64, even at 32.
 CPU_G_CHANNELS_LAST_MIN_WIDTH = 64
 CPU_GP_COMPOSITE_BN_MIN_WIDTH = 128
-# The compiled critic step (Layout.compiled) costs ~40 s of compiling per scale on 2 cores and
-# saves ~20 ms per iteration at 25x30 up to ~0.7 s at 213x250: it pays from ~1,000 iterations.
+# The compiled steps (Layout.compiled) cost 40-100 s of compiling per scale on 2 cores and save
+# ~20 ms per iteration at 25x30, ~1.5 s at 213x250: they pay from ~1,000 iterations per scale.
 CPU_COMPILE_MIN_ITERS = 1000
 # Config fields that choose how the arithmetic runs, not what is computed: a model may be
 # resumed with other values (results then agree up to rounding, not bit for bit).
-EXECUTION_FIELDS = ("device", "channels_last", "compile_critic", "deterministic")
+EXECUTION_FIELDS = ("device", "channels_last", "compile_steps", "deterministic")
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,9 @@ class TrainConfig:
     # memory layout of the networks (same arithmetic up to rounding): auto = what measured
     # fastest (layout_for); on/off = both networks channels-last / NCHW
     channels_last: Literal["auto", "on", "off"] = "auto"
-    # torch.compile the critic step (Layout.compiled; needs a C++ compiler on a CPU, else it
+    # torch.compile the training steps (Layout.compiled; needs a C++ compiler on a CPU, else it
     # warns and runs without): auto = on a CPU when iters_per_scale >= CPU_COMPILE_MIN_ITERS
-    compile_critic: Literal["auto", "on", "off"] = "auto"
+    compile_steps: Literal["auto", "on", "off"] = "auto"
     deterministic: bool = True       # CUDA: deterministic cuDNN kernels (identical reruns); CPU always is
 
     def __post_init__(self):
@@ -121,12 +121,12 @@ def layout_for(cfg: TrainConfig, width: int, device: torch.device) -> Layout:
     """Memory formats, batching and compilation for a scale of ``width`` channels on ``device``.
 
     ``auto`` on a CPU: the rules above, batch-1 calls (batching measured 3-6 % slower), the
-    critic step compiled for long trainings. On CUDA, where the reference is launch-bound, calls
+    steps compiled for long trainings. On CUDA, where the reference is launch-bound, calls
     are batched and formats stay NCHW (not measured here: no GPU).
     """
     cpu = device.type == "cpu"
-    compiled = cfg.compile_critic == "on" or (
-        cfg.compile_critic == "auto" and cpu and cfg.iters_per_scale >= CPU_COMPILE_MIN_ITERS)
+    compiled = cfg.compile_steps == "on" or (
+        cfg.compile_steps == "auto" and cpu and cfg.iters_per_scale >= CPU_COMPILE_MIN_ITERS)
     # the compiled step has its own gradient-penalty BatchNorm and batch-1 calls
     batched, composite = not cpu and not compiled, cpu and not compiled and width >= CPU_GP_COMPOSITE_BN_MIN_WIDTH
     if cfg.channels_last != "auto":

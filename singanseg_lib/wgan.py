@@ -33,13 +33,15 @@ float64):
 - :class:`Layout` picks memory formats per network and whether calls are batched (with
   per-sample BatchNorm, :func:`~singanseg_lib.batchnorm.per_sample_bn`); otherwise every
   network forward runs with batch size 1, exactly as the reference's.
-- For long trainings the critic step is compiled (``Layout.compiled``, torch.compile): the
+- For long trainings the steps are compiled (``Layout.compiled``, torch.compile). The
   gradient penalty's input gradient is written out as ordinary operations
-  (:meth:`~singanseg_lib.models.ScaleDiscriminator.scores_and_input_gradient`), so the whole
+  (:meth:`~singanseg_lib.models.ScaleDiscriminator.scores_and_input_gradient`), so the critic
   step, penalty included, is one traceable function whose backward is an ordinary backward.
   Its three critic calls (real, fake, x_hat) run as one batch-3 pass with per-sample BatchNorm
-  (:func:`~singanseg_lib.batchnorm.per_sample_batch_norm`), and the compiler fuses the step's
-  ~150 small operations into a few kernels.
+  written out (:func:`~singanseg_lib.batchnorm.per_sample_batch_norm`); so do the critic
+  steps' fakes (one pass without autograd) and the generator step (the last fake recomputed
+  with autograd, its BatchNorm update not counted twice, with the reconstruction). The
+  compiler fuses each step's many small operations into a few kernels.
 
 ``g_update="per_step"`` is the original SinGAN's three optimiser steps per iteration instead;
 each pass after the first regenerates the fake with the current weights (the original code
@@ -83,14 +85,15 @@ class Layout:
     d_channels_last: bool = False  # critic weights and activations in NHWC
     batched: bool = False
     gp_composite_bn: bool = False  # gradient-penalty forward with batchnorm.composite_bn
-    # The critic's losses as one torch.compile'd batch-3 pass (real, fake, x_hat; per-sample
+    # The critic step as one torch.compile'd batch-3 pass (real, fake, x_hat; per-sample
     # BatchNorm; the penalty's input gradient written out), its backward compiled with it: fused
-    # kernels instead of ~150 small operations and PyTorch's double backward. Not with batched.
+    # kernels instead of ~150 small operations and PyTorch's double backward. With one G update
+    # per iteration also the critic steps' fakes and the generator step, each one pass.
     compiled: bool = False
 
     def __post_init__(self):
         if self.compiled and self.batched:
-            raise ValueError("Layout: the compiled critic step runs batch-1 calls; batched must be False")
+            raise ValueError("Layout: the compiled steps make their own batches; batched must be False")
 
 
 def scale_seed(seed: int, scale: int, stream: int) -> int:
@@ -388,7 +391,7 @@ class ScaleTrainer:
             fake = (fakes[j] if isinstance(fakes, list) else fakes[j:j + 1]).detach().contiguous(memory_format=self.dfmt)
             a = torch.rand(1, generator=self.gp_gen, device=self.gp_gen.device)
             if self._compiling:
-                with timer("critic losses (compiled: D real + fake, gradient penalty)"):
+                with timer("critic losses (one pass: D real + fake, gradient penalty)"):
                     d_loss, d_real, d_fake, gp = self._one_pass_step("critic", fake, a)
             else:
                 with timer("D forward real + fake"):

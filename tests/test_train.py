@@ -46,12 +46,12 @@ def test_the_critic_step_is_compiled_only_where_compiling_pays():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert train.layout_for(train.TrainConfig(), 32, cpu).compiled  # the paper's 2,000 iterations per scale
     assert not train.layout_for(train.TrainConfig(iters_per_scale=160), 32, cpu).compiled  # classroom
-    assert not train.layout_for(train.TrainConfig(compile_critic="off"), 32, cpu).compiled
-    assert train.layout_for(train.TrainConfig(iters_per_scale=10, compile_critic="on"), 128, cpu).compiled
+    assert not train.layout_for(train.TrainConfig(compile_steps="off"), 32, cpu).compiled
+    assert train.layout_for(train.TrainConfig(iters_per_scale=10, compile_steps="on"), 128, cpu).compiled
     assert not train.layout_for(train.TrainConfig(), 128, cuda).compiled  # not measured on a GPU
-    on_gpu = train.layout_for(train.TrainConfig(compile_critic="on"), 32, cuda)
+    on_gpu = train.layout_for(train.TrainConfig(compile_steps="on"), 32, cuda)
     assert on_gpu.compiled and not on_gpu.batched
-    assert "compile_critic" in train.EXECUTION_FIELDS  # a model may be resumed with the other setting
+    assert "compile_steps" in train.EXECUTION_FIELDS  # a model may be resumed with the other setting
 
 
 def test_training_tensor_from_rgb_and_mask():
@@ -159,9 +159,9 @@ def test_same_seed_same_weights(tmp_path):
 
 @pytest.mark.slow
 def test_compiled_training_learns_and_is_reproducible(tmp_path):
-    """The compiled critic step (what the paper preset uses on a CPU) trains a model that learns,
+    """The compiled training steps (what the paper preset uses on a CPU) trains a model that learns,
     the same one twice with one seed, and says so in model.json."""
-    cfg = train.TrainConfig(max_size=32, iters_per_scale=120, device="cpu", compile_critic="on")
+    cfg = train.TrainConfig(max_size=32, iters_per_scale=120, device="cpu", compile_steps="on")
     for name in ("a", "b"):
         train.train_model(polyp_image(), tmp_path / name, cfg, seed=0, progress=False)
     _assert_identical(tmp_path / "a", tmp_path / "b")

@@ -80,7 +80,7 @@ def float64():
 @pytest.mark.parametrize("layout", [Layout(), Layout(batched=True), Layout(gp_composite_bn=True),
                                     pytest.param(Layout(compiled=True), marks=pytest.mark.slow)],
                          ids=["batch-1 calls", "batched calls", "composite BatchNorm in the penalty",
-                              "compiled critic step"])
+                              "compiled steps"])
 @pytest.mark.parametrize("scale", [0, 1])
 def test_iteration_equals_the_reference_computation(scale, layout, float64):
     torch.manual_seed(0)
