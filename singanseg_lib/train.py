@@ -127,7 +127,7 @@ def layout_for(cfg: TrainConfig, width: int, device: torch.device) -> Layout:
     cpu = device.type == "cpu"
     compiled = cfg.compile_steps == "on" or (
         cfg.compile_steps == "auto" and cpu and cfg.iters_per_scale >= CPU_COMPILE_MIN_ITERS)
-    # the compiled step has its own gradient-penalty BatchNorm and batch-1 calls
+    # the compiled steps make their own batches, with their own BatchNorm
     batched, composite = not cpu and not compiled, cpu and not compiled and width >= CPU_GP_COMPOSITE_BN_MIN_WIDTH
     if cfg.channels_last != "auto":
         on = cfg.channels_last == "on"
