@@ -51,6 +51,8 @@ back-propagated through a graph whose weights had been changed in place, which P
 from __future__ import annotations
 
 import contextlib
+import importlib
+import logging
 import math
 import time
 import warnings
@@ -70,6 +72,24 @@ LOSS_NAMES = ("d_loss", "d_real", "d_fake", "gp", "g_adv", "rec_mse")
 PREV_BATCH_BYTES = 256 * 2**20   # memory for the batched rand images of the coarser scales
 PREV_BATCH_MAX = 48              # samples per batched rand forward
 COMPILE_FAILURES: list[str] = []  # why torch.compile failed in this process (it is tried once)
+
+
+def _import_cpp_extension_quietly() -> None:
+    """Import torch.utils.cpp_extension (inductor will) without its CUDA warning on a CPU machine.
+
+    With torch's CUDA build on a machine that has nvcc but no GPU, that module logs "No CUDA
+    runtime is found" once at import: true, and irrelevant to compiling CPU kernels, and it
+    looks like an error to a student. Only the import is quietened.
+    """
+    if torch.cuda.is_available():
+        return
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        importlib.import_module("torch.utils.cpp_extension")
+    finally:
+        log.setLevel(level)
 
 
 @dataclass(frozen=True)
@@ -222,6 +242,7 @@ class ScaleTrainer:
             # never used again; dropping it also keeps dynamo under its recompilation limit
             # (8 per function: a model has up to ~10 scales).
             torch.compiler.reset()
+            _import_cpp_extension_quietly()
             self._steps = {name: torch.compile(fn, dynamic=False) for name, fn in self._one_pass.items()}
         self._compiling = bool(self._steps)  # stays True if compiling fails: the one-pass steps then run uncompiled
 

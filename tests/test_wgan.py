@@ -168,3 +168,23 @@ def test_a_failing_compiler_warns_and_the_scale_trains_without_it(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ScaleTrainer(pyr1, real1, G1, D1, cfg, seed=3, layout=Layout(compiled=True)).layout == Layout()
+
+
+def test_compiling_on_a_cpu_does_not_print_torchs_cuda_runtime_warning():
+    """torch's CUDA build logs "No CUDA runtime is found" when inductor first imports its
+    cpp_extension on a GPU-less machine with nvcc; the compiled layout imports it quietly first."""
+    import subprocess
+    import sys
+
+    def stderr_of(code: str) -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              cwd=REPO).stderr
+
+    if torch.cuda.is_available():
+        pytest.skip("the warning is only printed without a GPU")
+    if "No CUDA runtime" not in stderr_of("import torch.utils.cpp_extension"):
+        pytest.skip("this torch build and machine print no such warning")
+    quiet = stderr_of("import logging\nfrom singanseg_lib import wgan\nwgan._import_cpp_extension_quietly()\n"
+                      "import torch.utils.cpp_extension\n"
+                      "assert logging.getLogger('torch.utils.cpp_extension').level == logging.NOTSET")
+    assert "No CUDA runtime" not in quiet
