@@ -173,9 +173,11 @@ run.figure(fig, "fold_polyp_share")
 # - Masks are binary in meaning but not in storage: JPEG noise sits near 0 and 255, far from the
 #   threshold of 127. Other data sets may store masks as PNG with values 0 and 1 (read as 0/255)
 #   or as soft probability maps (rejected: binarise them yourself, choosing the threshold).
-# - Most polyps cover a small part of the image (half of them less than about a ninth of it); a
-#   few cover more than half. A segmentation model sees many more background pixels than polyp
-#   pixels, and synthetic data should keep this distribution, which notebook 02 checks.
+# - In Kvasir-SEG (the bundled sample and the full set alike) most polyps cover a small part of
+#   the image: the median share is about 11 %, and only about 3 % of the polyps cover more than
+#   half. (With another data set, its row of the summary table tells; "polyp" then means whatever
+#   its masks mark.) A segmentation model sees many more background pixels than polyp pixels, and
+#   synthetic data should keep this distribution, which notebook 02 checks.
 # - Image sizes vary widely, so every SinGAN-Seg model has its own pyramid (notebook 01).
 # - The split is saved with the run: rerunning with the same seed gives the same folds.
 
