@@ -20,7 +20,7 @@ all pieces is printed beside it.
   Samples of random weights look like noise and compress badly, so PNG time is an upper bound.
 
 Also printed: where the time of one batched run goes (per scale, noise drawing, PNG writing),
-and the reference code's numbers on this kind of machine (``shared/reference_timings.yaml``).
+and the reference code's numbers on a 2-core CPU (``benchmarks/reference_timings.yaml``).
 Results are saved as JSON (``--out``).
 """
 from __future__ import annotations
@@ -36,12 +36,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from singanseg_lib import checkpoint, generate, models, synthetic
-from singanseg_lib.env import environment_info, resolve_device
-from singanseg_lib.files import atomic_write_json
-from singanseg_lib.pyramid import plan_scales, upsample_to
+from singanseg_lib.kit.env import environment_info, resolve_device
+from singanseg_lib.kit.files import atomic_write_json
+from singanseg_lib.sampling import generate, synthetic
+from singanseg_lib.singan import checkpoint, models
+from singanseg_lib.singan.pyramid import plan_scales, upsample_to
 
-# shared/reference_timings.yaml, max_size_250, start scale 0 (seconds per sample, 2-core CPU)
+# benchmarks/reference_timings.yaml, max_size_250, start scale 0 (seconds per sample, 2-core CPU)
 REFERENCE = {"compute_only": 0.346, "with_png_writes": 0.425}
 
 

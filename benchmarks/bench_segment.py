@@ -29,7 +29,8 @@ def step_time(model, opt, x, y, loss_fn) -> float:
 def bench(preset: str, reps: int, batch: int) -> dict:
     import segmentation_models_pytorch as smp
 
-    from singanseg_lib import presets, segment
+    from singanseg_lib.kit import presets
+    from singanseg_lib.segmentation import unetpp as segment
 
     config = presets.config_from_preset(segment.SegmentConfig, preset, prefix="seg_", encoder_weights="none")
     images = np.random.default_rng(0).integers(0, 256, (batch, config.image_size, config.image_size, 3), np.uint8)
@@ -67,7 +68,7 @@ def main() -> None:
         print(f"{r['preset']:10} {r['encoder']:28} {r['image_size']:4d} {r['nchw_s_per_image']:11.4f} "
               f"{r['channels_last_s_per_image']:11.4f} {r['nchw_over_channels_last']:10.2f}")
     if args.out:
-        from singanseg_lib.files import atomic_write_json
+        from singanseg_lib.kit.files import atomic_write_json
 
         atomic_write_json(args.out, {"rows": rows})
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from singanseg_lib.env import environment_info, resolve_device
-from singanseg_lib.files import atomic_write_json
-from singanseg_lib.style import load_vgg19, transfer_style
-from singanseg_lib.weights import random_weights
+from singanseg_lib.kit.env import environment_info, resolve_device
+from singanseg_lib.kit.files import atomic_write_json
+from singanseg_lib.kit.weights import random_weights
+from singanseg_lib.style.transfer import load_vgg19, transfer_style
 
 
 def _time(fn) -> float:

@@ -13,7 +13,7 @@ without torch.compile, both interleaved with the reference-equivalent one. "comp
 first (warm-up) iteration took beyond a timed one: torch.compile's work, less when inductor's
 on-disk cache already holds those kernels. It is added to the per-model total.
 
-The reference code's own timings (``shared/reference_timings.yaml``, when found) were recorded
+The reference code's own timings (``benchmarks/reference_timings.yaml``) were recorded
 on another day, when the same kind of machine was faster (GEMM 290 GFLOP/s against 200-230 on
 the day above): the "ref code ms" column is printed beside today's matrix throughput
 (``machine_gemm_gflops``) for that reason, and its ratio is not the result. Not a test: run it
@@ -44,12 +44,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reference_iteration import ReferenceIteration  # noqa: E402
-from singanseg_lib.env import resolve_device  # noqa: E402
-from singanseg_lib.models import SinGANPyramid  # noqa: E402
-from singanseg_lib.pyramid import build_pyramid, plan_scales  # noqa: E402
-from singanseg_lib.train import TrainConfig, init_networks, layout_for, to_training_tensor  # noqa: E402
-from singanseg_lib.wgan import PhaseTimer, ScaleTrainer  # noqa: E402
+
+from singanseg_lib.kit.env import resolve_device  # noqa: E402
+from singanseg_lib.singan.algorithm import ReferenceIteration  # noqa: E402
+from singanseg_lib.singan.config import TrainConfig  # noqa: E402
+from singanseg_lib.singan.layout import layout_for
+from singanseg_lib.singan.models import SinGANPyramid  # noqa: E402
+from singanseg_lib.singan.pyramid import build_pyramid, plan_scales  # noqa: E402
+from singanseg_lib.singan.step import PhaseTimer, ScaleTrainer  # noqa: E402
+from singanseg_lib.singan.train import init_networks, to_training_tensor
 
 POLYP = REPO / "tests" / "fixtures" / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"
 
@@ -62,11 +65,10 @@ def load_image(path: Path) -> torch.Tensor:
 
 
 def reference_timings() -> dict | None:
-    for parent in REPO.parents:
-        path = parent / "shared" / "reference_timings.yaml"
-        if path.exists():
-            import yaml
-            return yaml.safe_load(path.read_text())
+    path = Path(__file__).resolve().parent / "reference_timings.yaml"
+    if path.exists():
+        import yaml
+        return yaml.safe_load(path.read_text())
     return None
 
 
@@ -146,7 +148,8 @@ def precision_effect(image, cfg, device, precision: str) -> dict:
     """Reconstruction MSE at the finest scale after a short training in fp32 and in ``precision``."""
     import tempfile
 
-    from singanseg_lib import train, train_summary
+    from singanseg_lib.singan import diagnostics as train_summary
+    from singanseg_lib.singan import train
 
     out = {}
     for prec in ("fp32", precision):

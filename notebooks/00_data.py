@@ -47,8 +47,9 @@
 # %%
 from IPython.display import display
 
-from singanseg_lib import data, kvasir, viz
-from singanseg_lib.outputs import start_notebook
+from singanseg_lib import data, viz
+from singanseg_lib.data import kvasir
+from singanseg_lib.kit.outputs import start_notebook
 
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
@@ -184,7 +185,6 @@ run.figure(fig, "fold_polyp_share")
 # %%
 if interactive:
     import ipywidgets
-
     import matplotlib.pyplot as plt
 
     def show_pair(i: int) -> None:

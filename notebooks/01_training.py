@@ -30,8 +30,8 @@
 # 5. train one model per image for the chapters that follow (generation, style transfer, metrics,
 #    segmentation experiments).
 #
-# Settings follow the reference code (SPEC §2: WGAN-GP, 3 critic steps per iteration, Adam 5e-4,
-# reconstruction weight 10). The `classroom` preset only makes the images smaller and the training
+# Settings follow the reference code (docs/algorithm.md §3-4: WGAN-GP, 3 critic steps per
+# iteration, Adam 5e-4, reconstruction weight 10). The `classroom` preset only makes the images smaller and the training
 # shorter (the paper: at most 250 px, 2,000 iterations per scale, about an hour per model on a
 # GPU; the reference code needs about 13 hours per model on a 2-core CPU).
 #
@@ -57,9 +57,12 @@ import dataclasses
 
 import numpy as np
 
-from singanseg_lib import data, pyramid, train, train_many, train_summary, viz
-from singanseg_lib.checkpoint import load_model
-from singanseg_lib.outputs import start_notebook
+from singanseg_lib import data, viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.singan import diagnostics as train_summary
+from singanseg_lib.singan import many as train_many
+from singanseg_lib.singan import pyramid, train
+from singanseg_lib.singan.checkpoint import load_model
 
 run = start_notebook("01_training", run_dir=run_dir, seed=seed, params=dict(
     preset=preset, seed=seed, data_dir=data_dir, n_train_images=n_train_images, max_size=max_size,

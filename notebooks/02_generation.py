@@ -41,8 +41,10 @@
 # %%
 import torch
 
-from singanseg_lib import checkpoint, generate, synthetic, viz
-from singanseg_lib.outputs import start_notebook
+from singanseg_lib import viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.sampling import generate, synthetic
+from singanseg_lib.singan import checkpoint
 
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)

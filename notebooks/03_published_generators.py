@@ -19,7 +19,7 @@
 # Every SinGAN-Seg model learns from **one** image. For the paper, Thambawita et al. trained one
 # model per polyp image of HyperKvasir: 1,000 models at about 65 GPU-minutes each, roughly 45
 # GPU-days on Tesla P100/V100 cards. The reference code on a 2-core CPU like the one this course
-# assumes needs about 13.5 hours per model (`shared/reference_timings.yaml`): 1,000 models would
+# assumes needs about 13.5 hours per model (`benchmarks/reference_timings.yaml`): 1,000 models would
 # take 1.5 years. So the authors published the trained models through the PyPI package
 # `singan-seg-polyp`, and most people who want SinGAN-Seg data should start from those.
 #
@@ -59,10 +59,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from singanseg_lib import checkpoint, pretrained, reference, safeload, viz
-from singanseg_lib.models import draw_noise
-from singanseg_lib.outputs import start_notebook
-from singanseg_lib.reference_replay import compare_reconstructions
+from singanseg_lib import viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.published import download as pretrained
+from singanseg_lib.published import importer as reference
+from singanseg_lib.published import unpickler as safeload
+from singanseg_lib.published.replay import compare_reconstructions
+from singanseg_lib.singan import checkpoint
+from singanseg_lib.singan.models import draw_noise
 
 run = start_notebook("03_published_generators", run_dir=run_dir, seed=seed, params=dict(
     preset=preset, seed=seed, published_image_id=published_image_id, published_dir=published_dir,
@@ -175,7 +179,8 @@ run.figure(viz.plot_reconstruction_check(check), "reconstruction_check")
 
 # %%
 def draw_samples(pyr, n: int, start_scale: int, gen_seed: int):
-    # At merge with generate.py: generate.generate_samples(pyr, n, seed=gen_seed, start_scale=start_scale)
+    # generate.generate_samples(pyr, n, seed=gen_seed, start_scale=start_scale) does this in
+    # batches, but seeds each sample on its own, so its samples differ from these.
     g = torch.Generator().manual_seed(gen_seed)
     noises = [torch.stack([draw_noise((4, *pyr.plan.sizes[s]), s, generator=g) for _ in range(n)])
               for s in range(start_scale, pyr.num_trained)]
@@ -204,7 +209,8 @@ print(f"polyp share: real {float((real[0, 3] > 0).float().mean()):.1%}, samples 
 # %%
 kit_metrics = {}
 if compare_training:
-    from singanseg_lib import presets, train
+    from singanseg_lib.kit import presets
+    from singanseg_lib.singan import train
 
     cfg = presets.config_from_preset(train.TrainConfig, preset, device=str(run.device))
     if source.get("image_path") and source.get("mask_path"):

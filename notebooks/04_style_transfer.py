@@ -52,9 +52,10 @@ vgg19_weights: str = ""  # a vgg19-dcbb9e9d.pth file or its folder, empty for th
 # %%
 from pathlib import Path
 
-from singanseg_lib import style, viz
-from singanseg_lib.outputs import start_notebook
-from singanseg_lib.pairing import read_manifest
+from singanseg_lib import viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.sampling.manifest import read_manifest
+from singanseg_lib import style
 
 run = start_notebook("04_style_transfer", run_dir=run_dir, seed=seed, params=dict(
     preset=preset, seed=seed, synthetic_dir=synthetic_dir, st_ratios=st_ratios, st_steps=st_steps,

@@ -51,10 +51,11 @@ inception_weights: str = ""  # weights file for the SIFID network, empty for the
 # %%
 from pathlib import Path
 
-from singanseg_lib import metrics, style, viz
-from singanseg_lib.outputs import start_notebook
-from singanseg_lib.pairing import Pair, images_by_sample, match_pairs, read_manifest
-from singanseg_lib.paper import paper_results
+from singanseg_lib import metrics, viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.report.paper import paper_results
+from singanseg_lib.sampling.manifest import Pair, images_by_sample, match_pairs, read_manifest
+from singanseg_lib import style
 
 run = start_notebook("05_metrics", run_dir=run_dir, seed=seed, params=dict(
     preset=preset, seed=seed, synthetic_dir=synthetic_dir, st_ratios=st_ratios, sifid_network=sifid_network,

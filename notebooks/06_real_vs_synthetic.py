@@ -38,9 +38,14 @@
 # help. At the end: how far this run is from the paper's, and why.
 
 # %%
-from singanseg_lib import experiments, report, seg_results, segdata, segment, viz
-from singanseg_lib.files import atomic_write_json
-from singanseg_lib.outputs import start_notebook
+from singanseg_lib import viz
+from singanseg_lib.kit.files import atomic_write_json
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib import report
+from singanseg_lib.segmentation import experiments
+from singanseg_lib.segmentation import pairs as segdata
+from singanseg_lib.segmentation import results as seg_results
+from singanseg_lib.segmentation import unetpp as segment
 
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)

@@ -38,8 +38,9 @@
 # %%
 from IPython.display import Markdown, display
 
-from singanseg_lib import report, viz
-from singanseg_lib.outputs import start_notebook
+from singanseg_lib import viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib import report
 
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)

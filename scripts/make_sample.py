@@ -22,8 +22,8 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
-from singanseg_lib.data import Dataset, Pair, load_dataset  # noqa: E402
-from singanseg_lib.files import read_sha256sums, sha256_file  # noqa: E402
+from singanseg_lib.data.folders import Dataset, Pair, load_dataset  # noqa: E402
+from singanseg_lib.kit.files import read_sha256sums, sha256_file  # noqa: E402
 
 SAMPLE_SIZE = 36
 

@@ -1,4 +1,4 @@
-from .cli import main
+from singanseg_lib.cli import main
 
 if __name__ == "__main__":  # worker processes (spawn) import this module too
     raise SystemExit(main())

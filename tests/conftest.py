@@ -43,7 +43,7 @@ def offline(monkeypatch, tmp_path):
     whatever this machine has. Returns the test's tmp_path."""
     import urllib.error
 
-    from singanseg_lib import weights
+    from singanseg_lib.kit import weights
 
     def refuse(url, timeout):
         raise urllib.error.URLError("[Errno -2] Name or service not known")

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from singanseg_lib import reference_replay as rr
-from singanseg_lib.pyramid import plan_scales
+from singanseg_lib.published import replay as rr
+from singanseg_lib.singan.pyramid import plan_scales
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "reference-singan-seg-ms128"
 

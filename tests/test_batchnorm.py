@@ -4,8 +4,8 @@ import copy
 
 import torch
 
-from singanseg_lib.batchnorm import bn_updates_as, composite_bn, per_sample_bn
-from singanseg_lib.models import ScaleDiscriminator, ScaleGenerator, init_weights, pad
+from singanseg_lib.singan.batchnorm import bn_updates_as, composite_bn, per_sample_bn
+from singanseg_lib.singan.models import ScaleDiscriminator, ScaleGenerator, init_weights, pad
 
 
 def _net(seed=0):

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from singanseg_lib import checkpoint, models
-from singanseg_lib.pyramid import plan_scales
+from singanseg_lib.singan import checkpoint, models
+from singanseg_lib.singan.pyramid import plan_scales
 
 
 def _save_model(tmp_path, scales=2):

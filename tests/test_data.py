@@ -5,12 +5,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 
-from singanseg_lib import cli, data, images
-from singanseg_lib.files import read_sha256sums, sha256_file
-
-from conftest import REPO
+from singanseg_lib import cli, data
+from singanseg_lib.data import images
+from singanseg_lib.kit.files import read_sha256sums, sha256_file
 
 W, H = 40, 30
 
@@ -374,7 +374,7 @@ def test_images_read_from_memory_formats(tmp_path):
 @pytest.mark.notebooks
 def test_notebook_00_on_another_data_set(tmp_path):
     """Grayscale PNG scans with 0/1 PNG label masks in one folder, of two sizes, one without a lesion."""
-    from singanseg_lib import runner
+    from singanseg_lib.kit import runner
 
     folder = tmp_path / "ultrasound"
     for i in range(7):

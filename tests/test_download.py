@@ -7,11 +7,10 @@ import tarfile
 import zipfile
 
 import pytest
-
-from singanseg_lib.download import DownloadError, UnsafeArchiveError, download, extract_archive
-from singanseg_lib.files import OutputExistsError
-
 from loopback import closed_port_url, serve
+
+from singanseg_lib.kit.download import DownloadError, UnsafeArchiveError, download, extract_archive
+from singanseg_lib.kit.files import OutputExistsError
 
 BODY = os.urandom(300_000)
 

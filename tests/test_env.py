@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from singanseg_lib import env
+from singanseg_lib.kit import env
 
 
 def test_same_seed_same_numbers():

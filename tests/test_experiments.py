@@ -4,12 +4,13 @@ import shutil
 
 import pytest
 import torch
-
-from singanseg_lib import experiments, seg_results, segdata
-from singanseg_lib.experiments import LeakageError, check_no_leakage
-from singanseg_lib.segment import SegmentConfig
-
 from seg_fixtures import make_real_folder, make_synthetic_set
+
+from singanseg_lib.segmentation import experiments
+from singanseg_lib.segmentation import pairs as segdata
+from singanseg_lib.segmentation import results as seg_results
+from singanseg_lib.segmentation.experiments import LeakageError, check_no_leakage
+from singanseg_lib.segmentation.unetpp import SegmentConfig
 
 TINY = SegmentConfig(encoder="tu-mobilenetv3_small_100", encoder_weights="none", decoder_channels=(16, 16, 8, 8, 8),
                      image_size=32, epochs=2, lr=3e-3, batch_size=4, augment=False)
@@ -29,7 +30,7 @@ def data(tmp_path_factory):
 
 
 def test_series_folds_follow_notebook_00(tmp_path):
-    from singanseg_lib.folds import make_folds, save_folds
+    from singanseg_lib.data.folds import make_folds, save_folds
 
     ids = [f"i{n}" for n in range(10)]
     folds, source = experiments.series_folds(tmp_path, ids, k=3, seed=5)
@@ -140,7 +141,7 @@ def test_run_key_names_the_encoder_file_found(data, offline, monkeypatch):
     """With encoder_weights "auto", a run made without ImageNet weights is not reused once they are found."""
     from safetensors.torch import save_file
 
-    from singanseg_lib.weights import WEIGHTS
+    from singanseg_lib.kit.weights import WEIGHTS
 
     real = data[0]
     auto = dataclasses.replace(TINY, encoder_weights="auto")

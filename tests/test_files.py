@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from singanseg_lib import files
+from singanseg_lib.kit import files
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):

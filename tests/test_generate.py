@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from singanseg_lib import checkpoint, generate, models
-from singanseg_lib.pyramid import plan_scales
+from singanseg_lib.sampling import generate
+from singanseg_lib.singan import checkpoint, models
+from singanseg_lib.singan.pyramid import plan_scales
 
 
 def make_model(model_dir: Path | None = None, *, size=(40, 48), max_size=48, seed=0, image_id="img0"):

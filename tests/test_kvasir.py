@@ -9,12 +9,12 @@ import uuid
 import zipfile
 
 import pytest
-
-from singanseg_lib import cli, data, kvasir
-from singanseg_lib.download import DownloadError, UnsafeArchiveError
-from singanseg_lib.files import OutputExistsError, read_json, read_sha256sums, sha256_file
-
 from loopback import closed_port_url, serve
+
+from singanseg_lib import cli, data
+from singanseg_lib.data import kvasir
+from singanseg_lib.kit.download import DownloadError, UnsafeArchiveError
+from singanseg_lib.kit.files import OutputExistsError, read_json, read_sha256sums, sha256_file
 
 
 @pytest.fixture

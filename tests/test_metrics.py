@@ -13,15 +13,25 @@ import pytest
 import torch
 from PIL import Image
 from pytorch_fid.fid_score import calculate_frechet_distance
-
-from singanseg_lib import cli
-from singanseg_lib.metrics import (FidResult, fid_features, fid_sets, frechet_distance, frechet_distance_features,
-                                   gaussian_stats, image_for_fid, load_inception, sifid, sifid_folders, sifid_pairs)
-from singanseg_lib.pairing import images_by_sample, match_pairs, read_rgb
-from singanseg_lib.metrics.inception import random_inception
-from singanseg_lib.weights import RANDOM_NOTE, random_weights
 from toy_sets import make_reals, make_set
 
+from singanseg_lib import cli
+from singanseg_lib.kit.weights import RANDOM_NOTE, random_weights
+from singanseg_lib.metrics import (
+    FidResult,
+    fid_features,
+    fid_sets,
+    frechet_distance,
+    frechet_distance_features,
+    gaussian_stats,
+    image_for_fid,
+    load_inception,
+    sifid,
+    sifid_folders,
+    sifid_pairs,
+)
+from singanseg_lib.metrics.inception import random_inception
+from singanseg_lib.sampling.manifest import images_by_sample, match_pairs, read_rgb
 
 pytestmark = pytest.mark.usefixtures("offline")
 

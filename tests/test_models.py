@@ -2,8 +2,8 @@ import copy
 
 import torch
 
-from singanseg_lib import models
-from singanseg_lib.pyramid import plan_scales
+from singanseg_lib.singan import models
+from singanseg_lib.singan.pyramid import plan_scales
 
 
 def _pyramid(trained=3, seed=0):

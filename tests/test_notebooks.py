@@ -5,10 +5,9 @@ import json
 import jupytext
 import nbformat
 import pytest
-
-from singanseg_lib import presets, runner
-
 from conftest import REPO
+
+from singanseg_lib.kit import presets, runner
 
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))

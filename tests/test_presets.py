@@ -3,7 +3,7 @@ from typing import Literal
 
 import pytest
 
-from singanseg_lib import presets
+from singanseg_lib.kit import presets
 
 
 @dataclass(frozen=True)

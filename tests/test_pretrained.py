@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from singanseg_lib import checkpoint, pretrained
-from singanseg_lib.cli import main as cli_main
-from singanseg_lib.download import DownloadError
-
 from loopback import closed_port_url, serve
+from PIL import Image
 from reference_fakes import FIXTURE
+
+from singanseg_lib.cli import main as cli_main
+from singanseg_lib.kit.download import DownloadError
+from singanseg_lib.published import download as pretrained
+from singanseg_lib.singan import checkpoint
 
 IDS = ("cju0qkwl35piu0993l0dewei2", "cju0qoxqj9q6s0835b43399p4")
 

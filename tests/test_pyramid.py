@@ -1,16 +1,16 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 from PIL import Image
 
-from singanseg_lib import pyramid
-from conftest import FIXTURES
+from singanseg_lib.singan import pyramid
 
 REF = FIXTURES / "reference-singan-seg-ms128"
 
 
 def test_plan_matches_reference_sizes_and_widths():
-    """The 622x529 example polyp: sizes the reference code printed (shared/reference_timings.yaml)."""
+    """The 622x529 example polyp: sizes the reference code printed (benchmarks/reference_timings.yaml)."""
     plan = pyramid.plan_scales(529, 622)
     assert plan.sizes == ((25, 30), (33, 39), (43, 51), (56, 66), (73, 86), (96, 112), (125, 147),
                           (163, 192), (213, 250))

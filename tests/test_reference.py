@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from singanseg_lib import checkpoint, reference, reference_replay as rr
-from singanseg_lib.files import OutputExistsError, sha256_file
-from singanseg_lib.models import draw_noise, init_weights
-from singanseg_lib.pyramid import plan_scales
-from singanseg_lib.safeload import PickledObject, PthFormatError, UnsafePickleError, load_pth
-
 from reference_fakes import FIXTURE, inject_payload, make_reference_folder, plain_unpickle_runs, rewrite_zip_pickle
+
+from singanseg_lib.kit.files import OutputExistsError, sha256_file
+from singanseg_lib.published import importer as reference
+from singanseg_lib.published import replay as rr
+from singanseg_lib.published.unpickler import PickledObject, PthFormatError, UnsafePickleError, load_pth
+from singanseg_lib.singan import checkpoint
+from singanseg_lib.singan.models import draw_noise, init_weights
+from singanseg_lib.singan.pyramid import plan_scales
 
 ORIGINAL = (529, 622)  # polyp_with_4_channels.png, from which the fixture was trained
 
@@ -158,7 +159,7 @@ def test_kit_reconstruction_within_what_the_reference_achieved(ref, plan, replay
     assert ((kit[:, 3] > 0) != (theirs[:, 3] > 0)).float().mean() < 0.02
     # With the truncation emulated, the kit's resize lands on the reference's error.
     trunc = lambda x: torch.floor(255 * ((x + 1) / 2).clamp(0, 1)) / 127.5 - 1  # noqa: E731
-    from singanseg_lib.pyramid import resize
+    from singanseg_lib.singan.pyramid import resize
     emulated = list(_kit_generators_with(reference.to_pyramid(ref, plan),
                                          lambda x: resize(trunc(x), 1 / plan.scale_factor).clamp(-1, 1)))[-1]
     assert rmse(emulated, real) == pytest.approx(rmse(theirs, real), rel=0.01)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from singanseg_lib import report
-from singanseg_lib.outputs import start_notebook
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.kit.paths import resource
+from singanseg_lib.report import tables as report
 
 SHARED_PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper_results.yaml"
 
@@ -37,7 +38,7 @@ def partial_run(tmp_path):
 
 
 def test_paper_numbers_are_the_shared_file():
-    mine = Path(report.__file__).parent / "resources" / "paper_results.yaml"
+    mine = resource("paper_results.yaml")
     if SHARED_PAPER.is_file():
         assert mine.read_bytes() == SHARED_PAPER.read_bytes()
     assert report.paper_results()["table2_real_vs_fake"]["rows"]["real"][1] == 0.8266

@@ -4,7 +4,8 @@ import json
 import nbformat
 import pytest
 
-from singanseg_lib import cli, runner
+from singanseg_lib import cli
+from singanseg_lib.kit import runner
 
 HEADER = '''preset: str = "classroom"  # set by the runner
 run_dir: str = "../runs/classroom"  # set by the runner

@@ -3,10 +3,9 @@ import csv
 
 import numpy as np
 import pytest
-
-from singanseg_lib import segdata
-
 from seg_fixtures import make_real_folder, make_synthetic_set
+
+from singanseg_lib.segmentation import pairs as segdata
 
 
 @pytest.fixture

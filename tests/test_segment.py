@@ -4,11 +4,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from singanseg_lib import presets, segdata, segment
-from singanseg_lib.segment import SegmentConfig
-
 from seg_fixtures import make_real_folder
+
+from singanseg_lib.kit import presets
+from singanseg_lib.segmentation import pairs as segdata
+from singanseg_lib.segmentation import unetpp as segment
+from singanseg_lib.segmentation.unetpp import SegmentConfig
 
 TINY = SegmentConfig(encoder="tu-mobilenetv3_small_100", encoder_weights="none", decoder_channels=(16, 16, 8, 8, 8),
                      image_size=32,
@@ -150,7 +151,7 @@ def test_small_encoder_starts_from_timms_imagenet_file(offline, monkeypatch):
     import timm
     from safetensors.torch import save_file
 
-    from singanseg_lib.weights import WEIGHTS
+    from singanseg_lib.kit.weights import WEIGHTS
 
     torch.manual_seed(3)
     donor = timm.create_model("mobilenetv3_small_100", pretrained=False).state_dict()

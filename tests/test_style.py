@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from singanseg_lib import cli, style
-from singanseg_lib.files import OutputExistsError
-from singanseg_lib.pairing import read_manifest, read_rgb
-from singanseg_lib.weights import RANDOM_NOTE, random_weights
 from toy_sets import make_reals, make_set
 
+from singanseg_lib import cli
+from singanseg_lib.kit.files import OutputExistsError
+from singanseg_lib.kit.weights import RANDOM_NOTE, random_weights
+from singanseg_lib.sampling.manifest import read_manifest, read_rgb
+from singanseg_lib.style import transfer as style
 
 pytestmark = pytest.mark.usefixtures("offline")
 
@@ -153,7 +153,7 @@ def test_working_size_keeps_the_image_size_and_samples_limit(toy_set, vgg):
 
 
 def test_cli_style_without_weights_is_a_clear_error(toy_set, capsys, monkeypatch, tmp_path):
-    from singanseg_lib import weights
+    from singanseg_lib.kit import weights
     monkeypatch.setattr(weights, "_open_url", lambda url, timeout: (_ for _ in ()).throw(OSError("offline")))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv(weights.ENV_DIR, raising=False)

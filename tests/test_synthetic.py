@@ -5,11 +5,10 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-
-from singanseg_lib import generate, synthetic
-from singanseg_lib.files import OutputExistsError
-
 from test_generate import make_model
+
+from singanseg_lib.kit.files import OutputExistsError
+from singanseg_lib.sampling import generate, synthetic
 
 COLUMNS = "image,mask,source_image,source_path,model,sample,seed,start_scale,polyp_share"
 

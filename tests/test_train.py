@@ -10,14 +10,15 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES, REPO
 from PIL import Image
 from safetensors.torch import load_file
 
-from singanseg_lib import presets, train, train_summary
-from singanseg_lib.checkpoint import load_model
-from singanseg_lib.models import draw_noise
-
-from conftest import FIXTURES, REPO
+from singanseg_lib.kit import presets
+from singanseg_lib.singan import diagnostics as train_summary
+from singanseg_lib.singan import train
+from singanseg_lib.singan.checkpoint import load_model
+from singanseg_lib.singan.models import draw_noise
 
 POLYP = FIXTURES / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"  # 622x529 RGBA, mask in alpha
 
@@ -181,7 +182,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
     from test_train import polyp_image
-    from singanseg_lib import train
+    from singanseg_lib.singan import train
     out, max_size, iters, kill_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     cfg = train.TrainConfig(max_size=max_size, iters_per_scale=iters, device="cpu")
     def maybe_kill(event):

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 from PIL import Image
 from safetensors.torch import load_file
 
-from singanseg_lib import train, train_many
-
-from conftest import FIXTURES
+from singanseg_lib.singan import many as train_many
+from singanseg_lib.singan import train
 
 POLYP = FIXTURES / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"
 CFG = train.TrainConfig(max_size=30, iters_per_scale=4, device="cpu")

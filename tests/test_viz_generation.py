@@ -1,10 +1,10 @@
 """Figures of notebook 02: the panels they draw and that they save as PNG."""
 import numpy as np
 import torch
-
-from singanseg_lib import generate, viz
-
 from test_generate import make_model
+
+from singanseg_lib import viz
+from singanseg_lib.sampling import generate
 
 
 def _samples(n=3):

@@ -6,8 +6,10 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from singanseg_lib import report, seg_results, viz  # noqa: E402
-from singanseg_lib.segment import SegmentConfig  # noqa: E402
+from singanseg_lib import viz
+from singanseg_lib import report  # noqa: E402
+from singanseg_lib.segmentation import results as seg_results
+from singanseg_lib.segmentation.unetpp import SegmentConfig  # noqa: E402
 
 METRICS = ("dice_loss", "iou", "f_score", "accuracy", "recall", "precision")
 

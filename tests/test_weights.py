@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from singanseg_lib import cli, fid_weights, weights
-from singanseg_lib.metrics import load_inception
+from singanseg_lib import cli
+from singanseg_lib.kit import weights
+from singanseg_lib.kit.weights import MissingWeightsError, resolve_weights
+from singanseg_lib.metrics import fid_weights, load_inception
 from singanseg_lib.metrics.inception import fid_inception_layout
-from singanseg_lib.weights import MissingWeightsError, resolve_weights
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 
@@ -31,7 +32,7 @@ def _fake_weights(path: Path) -> Path:
 
 def _spec_for(path: Path) -> weights.WeightSpec:
     """A registry entry whose name carries the file's real sha256 prefix, like torchvision's."""
-    from singanseg_lib.files import sha256_file
+    from singanseg_lib.kit.files import sha256_file
     return weights.WeightSpec("tiny", path.name, "http://127.0.0.1:9/tiny.pth", "a test file", "tests",
                               sha256_prefix=sha256_file(path)[:8])
 

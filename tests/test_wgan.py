@@ -13,23 +13,20 @@ sensitivity (in the reference itself a 1e-6 change of one weight grows to percen
 within 5 iterations); every gradient handed to the optimisers is compared instead.
 """
 import copy
-import importlib.util
 import warnings
 
 import pytest
 import torch
-
-from singanseg_lib.models import SinGANPyramid
-from singanseg_lib.pyramid import build_pyramid, plan_scales
-from singanseg_lib.train import TrainConfig, init_networks
-from singanseg_lib import wgan
-from singanseg_lib.wgan import Layout, ScaleTrainer
-
 from conftest import REPO
 
-_spec = importlib.util.spec_from_file_location("reference_iteration", REPO / "benchmarks" / "reference_iteration.py")
-reference_iteration = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reference_iteration)
+from singanseg_lib.singan import algorithm as reference_iteration
+from singanseg_lib.singan import step as wgan
+from singanseg_lib.singan.config import TrainConfig
+from singanseg_lib.singan.layout import Layout
+from singanseg_lib.singan.models import SinGANPyramid
+from singanseg_lib.singan.pyramid import build_pyramid, plan_scales
+from singanseg_lib.singan.step import ScaleTrainer
+from singanseg_lib.singan.train import init_networks
 
 
 def _image(seed=0, h=44, w=52):
@@ -134,7 +131,7 @@ def test_one_update_vs_three_updates_per_iteration():
 
 
 def test_numpy_uint8_resize_of_the_benchmark_matches_the_device_resize():
-    from singanseg_lib.pyramid import resize
+    from singanseg_lib.singan.pyramid import resize
 
     x = _image()
     ref = reference_iteration.numpy_uint8_resize(x, 1 / 0.8)
@@ -184,7 +181,7 @@ def test_compiling_on_a_cpu_does_not_print_torchs_cuda_runtime_warning():
         pytest.skip("the warning is only printed without a GPU")
     if "No CUDA runtime" not in stderr_of("import torch.utils.cpp_extension"):
         pytest.skip("this torch build and machine print no such warning")
-    quiet = stderr_of("import logging\nfrom singanseg_lib import wgan\nwgan._import_cpp_extension_quietly()\n"
+    quiet = stderr_of("import logging\nfrom singanseg_lib.singan import layout\nlayout.import_cpp_extension_quietly()\n"
                       "import torch.utils.cpp_extension\n"
                       "assert logging.getLogger('torch.utils.cpp_extension').level == logging.NOTSET")
     assert "No CUDA runtime" not in quiet

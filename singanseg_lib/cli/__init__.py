@@ -4,6 +4,7 @@ Each module of this package adds one subcommand (or a group) through ``register(
 and sets ``func`` to a function taking the parsed arguments and returning an exit code.
 Modules are found automatically, so adding a command is adding a file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,13 +13,22 @@ import pkgutil
 import sys
 import warnings
 
-from .. import __version__
-from ..data import DataWarning
-from ..files import OutputExistsError
+from singanseg_lib import __version__
+from singanseg_lib.data.folders import DataWarning
+from singanseg_lib.kit.files import OutputExistsError
 
 # Errors that are the user's to fix: printed as one clear line, no traceback (unless --debug).
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, OutputExistsError,
-               RuntimeError, ConnectionError, PermissionError)
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    FileNotFoundError,
+    FileExistsError,
+    OutputExistsError,
+    RuntimeError,
+    ConnectionError,
+    PermissionError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,11 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _data_warnings_in_one_line(show):
     """``warnings.showwarning`` that prints a data warning as one line: it is about the user's
     file, not our source line. Other warnings go to ``show``."""
+
     def showwarning(message, category, *args, **kwargs):
         if issubclass(category, DataWarning):
             print(f"warning: {message}", file=sys.stderr)
         else:
             show(message, category, *args, **kwargs)
+
     return showwarning
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import warnings
 
-from .. import data, kvasir
-from ..files import read_json
+from singanseg_lib import data
+from singanseg_lib.data import kvasir
+from singanseg_lib.kit.files import read_json
 
 
 def register(sub) -> None:

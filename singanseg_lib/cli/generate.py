@@ -1,11 +1,11 @@
 """``singanseg generate``: samples of trained models written as a synthetic set (images, masks, manifest)."""
 from __future__ import annotations
 
-from ..env import resolve_device
-from ..generate import PRECISIONS
-from ..presets import load_preset
-from ..synthetic import MANIFEST, export_models, find_models, read_manifest
-from ._common import add_preset_options
+from singanseg_lib.cli._common import add_preset_options
+from singanseg_lib.kit.env import resolve_device
+from singanseg_lib.kit.presets import load_preset
+from singanseg_lib.sampling.generate import PRECISIONS
+from singanseg_lib.sampling.synthetic import MANIFEST, export_models, find_models, read_manifest
 
 # Option -> (preset entry, default when neither the option nor the preset sets it).
 FROM_PRESET = {"n": ("n_samples", 10), "start_scale": ("start_scale", 0), "batch_size": ("gen_batch_size", 0),

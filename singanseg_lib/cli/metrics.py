@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..env import resolve_device
-from ..files import atomic_write_json
+from singanseg_lib.kit.env import resolve_device
+from singanseg_lib.kit.files import atomic_write_json
 
 
 def _common(p) -> None:
@@ -18,7 +18,7 @@ def _common(p) -> None:
 
 
 def register(sub) -> None:
-    from ..metrics import FEATURE_NETWORKS, RESIZE_MODES, SIFID_DIMS
+    from singanseg_lib.metrics import FEATURE_NETWORKS, RESIZE_MODES, SIFID_DIMS
 
     s = sub.add_parser("sifid", help="SIFID of synthetic images against their real images",
                        description="Single-image FID per synthetic image, pairs matched by name (the set's "
@@ -57,7 +57,7 @@ def _report(result: dict, path: str | None) -> None:
 
 
 def _sifid(args) -> int:
-    from ..metrics import sifid_folders
+    from singanseg_lib.metrics import sifid_folders
 
     result = sifid_folders(None if args.real == "-" else args.real, args.synthetic, network=args.network,
                            dims=args.dims, weights_path=args.weights, allow_random=args.allow_random_weights,
@@ -72,8 +72,8 @@ def _sifid(args) -> int:
 
 
 def _fid(args) -> int:
-    from ..metrics import fid_sets
-    from ..pairing import images_by_sample
+    from singanseg_lib.metrics import fid_sets
+    from singanseg_lib.sampling.manifest import images_by_sample
 
     if args.split_by_sample:
         if len(args.synthetic) != 1:

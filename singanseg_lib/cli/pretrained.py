@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..pretrained import PUBLISHED_URLS, download_published, import_folder
-from ..reference import import_reference
+from singanseg_lib.published.download import PUBLISHED_URLS, download_published, import_folder
+from singanseg_lib.published.importer import import_reference
 
 
 def register(sub) -> None:

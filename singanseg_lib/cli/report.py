@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def _report(args) -> int:
-    from ..report import build_report, write_report
+    from singanseg_lib.report.tables import build_report, write_report
 
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():

@@ -1,8 +1,8 @@
 """``singanseg run``: the notebook series with papermill (what run_all.sh calls)."""
 from __future__ import annotations
 
-from ..runner import run_notebooks
-from ._common import parse_overrides
+from singanseg_lib.cli._common import parse_overrides
+from singanseg_lib.kit.runner import run_notebooks
 
 
 def register(sub) -> None:

@@ -1,7 +1,7 @@
 """``singanseg style``: Gatys style transfer of a synthetic set (step 2 of SinGAN-Seg)."""
 from __future__ import annotations
 
-from ..env import resolve_device
+from singanseg_lib.kit.env import resolve_device
 
 
 def register(sub) -> None:
@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 
 def _style(args) -> int:
-    from ..style import style_set
+    from singanseg_lib.style.transfer import style_set
 
     summary = style_set(args.set, ratio=args.ratio, steps=args.steps, size=args.size, batch_size=args.batch_size,
                         samples=args.samples, real_dir=args.real_dir, out_dir=args.out, weights_path=args.weights,

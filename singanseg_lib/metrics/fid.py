@@ -29,11 +29,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..files import atomic_write_bytes, sha256_file
-from ..pairing import list_images, read_rgb
-from ..weights import RANDOM_NOTE
-from .frechet import frechet_distance_features
-from .inception import InceptionFeatures, load_inception
+from singanseg_lib.kit.files import atomic_write_bytes, sha256_file
+from singanseg_lib.kit.weights import RANDOM_NOTE
+from singanseg_lib.metrics.frechet import frechet_distance_features
+from singanseg_lib.metrics.inception import InceptionFeatures, load_inception
+from singanseg_lib.sampling.manifest import list_images, read_rgb
 
 FID_SIZE = 299
 RESIZE_MODES = {"clean": "PIL bicubic per channel on float32 (clean-fid)",

@@ -26,7 +26,7 @@ import torchvision
 from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
 from torch import nn
 
-from ..weights import ResolvedWeights, random_init, random_weights, resolve_weights
+from singanseg_lib.kit.weights import ResolvedWeights, random_init, random_weights, resolve_weights
 
 # network name -> weights registry entry
 FEATURE_NETWORKS = {"fid": "fid_inception", "torchvision": "inception_v3_imagenet"}

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..pairing import Pair, match_pairs, read_rgb
-from ..weights import RANDOM_NOTE
-from .frechet import frechet_distance, gaussian_stats
-from .inception import TAPS, InceptionFeatures, load_inception
+from singanseg_lib.kit.weights import RANDOM_NOTE
+from singanseg_lib.metrics.frechet import frechet_distance, gaussian_stats
+from singanseg_lib.metrics.inception import TAPS, InceptionFeatures, load_inception
+from singanseg_lib.sampling.manifest import Pair, match_pairs, read_rgb
 
 SIFID_DIMS = {64: TAPS[64] + ": SinGAN code (default)", 192: TAPS[192] + ": SinGAN paper"}
 

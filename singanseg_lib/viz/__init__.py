@@ -2,11 +2,12 @@
 (notebooks go through ``NotebookRun.figure``). One module per topic; all are re-exported here,
 so notebooks write ``viz.plot_...``.
 """
-from .core import *  # noqa: F401,F403
-from .data import *  # noqa: F401,F403
-from .published import *  # noqa: F401,F403
-from .metrics import *  # noqa: F401,F403
-from .style import *  # noqa: F401,F403
-from .generation import *  # noqa: F401,F403
-from .segment import *  # noqa: F401,F403
-from .training import *  # noqa: F401,F403
+
+from singanseg_lib.viz.core import *  # noqa: F401,F403
+from singanseg_lib.viz.data import *  # noqa: F401,F403
+from singanseg_lib.viz.generation import *  # noqa: F401,F403
+from singanseg_lib.viz.metrics import *  # noqa: F401,F403
+from singanseg_lib.viz.published import *  # noqa: F401,F403
+from singanseg_lib.viz.segment import *  # noqa: F401,F403
+from singanseg_lib.viz.style import *  # noqa: F401,F403
+from singanseg_lib.viz.training import *  # noqa: F401,F403

@@ -3,26 +3,15 @@ from __future__ import annotations
 
 import textwrap
 
-from pathlib import Path
-
-
 import numpy as np
 import torch
 
-from ..files import atomic_path
+from singanseg_lib.kit.files import save_figure  # re-exported: figures are written atomically by kit.files
 
 __all__ = ["save_figure", "as_uint8_image", "overlay_mask", "image_grid", "new_figure"]
 
 # Polyp overlays in one colour across the series.
 MASK_COLOUR = (0.1, 1.0, 0.3)
-
-
-def save_figure(fig, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG atomically; return the path. The figure stays open for display."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    return path
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, size: float = 3.0, **kwargs):

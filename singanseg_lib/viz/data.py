@@ -7,10 +7,10 @@ import collections
 import numpy as np
 from PIL import Image
 
-from ..data import Dataset, Pair, read_image, read_mask
-from ..folds import Folds
-from ..images import MASK_THRESHOLD
-from .core import image_grid, new_figure, overlay_mask
+from singanseg_lib.data.folders import Dataset, Pair
+from singanseg_lib.data.folds import Folds
+from singanseg_lib.data.images import MASK_THRESHOLD, read_image, read_mask
+from singanseg_lib.viz.core import image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_pairs", "plot_share_histogram", "plot_image_sizes", "plot_mask_values", "plot_fold_shares"]
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .core import as_uint8_image, image_grid, new_figure, overlay_mask
+from singanseg_lib.viz.core import as_uint8_image, image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_real_vs_generated", "plot_mask_mean_sd", "plot_polyp_share_hist", "plot_start_scales",
            "plot_sample", "sample_explorer"]
@@ -120,7 +120,7 @@ def sample_explorer(pyramids: dict, *, seed: int = 0):
     import matplotlib.pyplot as plt
     from IPython.display import clear_output, display
 
-    from ..generate import MAX_SEED, generate_from_seeds
+    from singanseg_lib.sampling.generate import MAX_SEED, generate_from_seeds
 
     first = next(iter(pyramids.values()))
     model = widgets.Dropdown(options=list(pyramids), description="model")

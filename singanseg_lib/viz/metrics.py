@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import new_figure
+from singanseg_lib.viz.core import new_figure
 
 __all__ = ["plot_vs_paper", "plot_sifid_spread"]
 

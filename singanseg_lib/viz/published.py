@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import image_grid, new_figure, overlay_mask
+from singanseg_lib.viz.core import image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_reconstruction_check", "plot_samples", "plot_sample_statistics", "plot_published_vs_kit"]
 
@@ -22,7 +22,7 @@ def _split4(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def plot_reconstruction_check(check: dict):
     """Real | the reference's reconstruction | the kit's | their difference (mean |RGB|, x 5).
 
-    ``check``: :func:`singanseg_lib.reference_replay.compare_reconstructions`.
+    ``check``: :func:`singanseg_lib.published.replay.compare_reconstructions`.
     """
     fig, axes = new_figure(1, 4, size=2.6)
     panels = [("real (finest scale)", check["real"]),

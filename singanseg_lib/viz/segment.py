@@ -5,7 +5,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .core import image_grid, new_figure, overlay_mask
+from singanseg_lib.viz.core import image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_real_vs_fake_iou", "plot_small_data_iou", "plot_polyp_share_histograms", "plot_training_curves",
            "plot_predictions", "plot_paper_vs_ours"]
@@ -27,7 +27,7 @@ def plot_real_vs_fake_iou(ours: Mapping[str, Mapping[str, float]], paper: Mappin
     ``ours``: {row: {metric: value, metric_sd: value}} (experiments.summarise); ``paper``: the rows of
     paper_results.yaml's table2 (lists in the paper's column order).
     """
-    from ..segment import METRIC_NAMES
+    from singanseg_lib.segmentation.unetpp import METRIC_NAMES
 
     col = METRIC_NAMES.index(metric)
     fig, axes = new_figure(1, 2, size=4.2)
@@ -58,7 +58,7 @@ def plot_small_data_iou(ours: Mapping[str, Mapping[str, Mapping[str, float]]], p
 
     ``ours``: {variant label: {row: {metric: value}}}, e.g. {"no augmentation": ..., "Albumentations": ...}.
     """
-    from ..segment import METRIC_NAMES
+    from singanseg_lib.segmentation.unetpp import METRIC_NAMES
 
     col = METRIC_NAMES.index(metric)
     fig, axes = new_figure(1, 2, size=4.2)

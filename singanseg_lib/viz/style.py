@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import image_grid, new_figure, overlay_mask
+from singanseg_lib.viz.core import image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_style_grid", "plot_style_losses", "plot_colour_gaps"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .core import as_uint8_image, new_figure, overlay_mask
+from singanseg_lib.viz.core import as_uint8_image, new_figure, overlay_mask
 
 __all__ = ["plot_pyramid", "plot_four_channels", "plot_loss_history", "LiveLossPlot", "plot_reconstructions",
            "plot_time_per_scale", "plot_iteration_breakdown"]

@@ -1,0 +1,27 @@
+"""Step 0 of the paper: the real data. Image/mask folders paired by name and checked
+(``folders``), one image and one mask reader with the mask threshold (``images``), statistics
+and the polyp-share distribution (``stats``), k-fold splits (``folds``) and the full
+Kvasir-SEG data set, downloaded and verified (``kvasir``). Notebook 00.
+"""
+from singanseg_lib.data import folders, folds, images, kvasir, stats
+from singanseg_lib.data.folders import (
+    IMAGE_EXTENSIONS,
+    Dataset,
+    DatasetError,
+    DataWarning,
+    Pair,
+    kit_data_dir,
+    load_dataset,
+    resolve_data_dir,
+    sample_dir,
+)
+from singanseg_lib.data.folds import Folds, load_folds, make_folds, save_folds
+from singanseg_lib.data.images import MASK_THRESHOLD, read_image, read_mask, read_mask_grey
+from singanseg_lib.data.stats import pick_by_share, summarize, summary_table
+
+__all__ = [
+    "folders", "folds", "images", "kvasir", "stats", "DatasetError", "DataWarning", "Pair", "Dataset",
+    "IMAGE_EXTENSIONS", "kit_data_dir", "sample_dir", "resolve_data_dir", "load_dataset", "MASK_THRESHOLD",
+    "read_image", "read_mask", "read_mask_grey", "summarize", "summary_table", "pick_by_share", "Folds",
+    "make_folds", "save_folds", "load_folds"
+]

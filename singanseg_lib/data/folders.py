@@ -1,0 +1,320 @@
+"""Segmentation data sets on disk: image/mask folders paired by file stem, checked and binarised.
+
+Layouts (``layout="auto"`` takes the first that fits):
+
+- ``subfolders``: ``<root>/images/<stem>.<ext>`` with ``<root>/masks/<stem>.<ext>`` (Kvasir-SEG,
+  HyperKvasir's segmented-images; ``image/`` + ``mask/`` also work);
+- ``flat``: one folder of ``<stem>_img.<ext>`` + ``<stem>_mask.<ext>`` (the kit's synthetic sets) or
+  ``<stem>.<ext>`` + ``<stem>_mask.<ext>``.
+
+Extensions ``.jpg .jpeg .png .tif .tiff`` (any case); an image and its mask may differ in format.
+Other files (json, csv, hidden files) are ignored.
+
+Masks are binarised at grey > 127 (rules in :mod:`singanseg_lib.data.images`, re-exported here with the
+k-fold splits of :mod:`singanseg_lib.data.folds`).
+
+:func:`load_dataset` checks every pair and either raises :class:`DatasetError` listing every
+problem with its file, or returns a :class:`Dataset` (its ``warnings`` say what was adapted):
+
+====================================================  ===========================================
+image without a mask; two files with one stem          error
+mask without an image                                  warning; the mask is ignored
+image and mask of different sizes                      error
+unreadable or truncated file                           error
+grayscale image                                        warning; grey copied to R, G and B
+image with an alpha channel, fully opaque              warning; alpha dropped
+image with transparent pixels; 16-bit or float image   error (convert it to 8-bit RGB first)
+empty mask (no pixel > 127)                            warning (an image without polyp is usable)
+mask not near-binary: > 5 % of pixels with grey 32-223 error, with the fraction
+====================================================  ===========================================
+
+Validation decodes only what it needs: JPEG images at 1/8 scale (every byte is still read, so a
+truncated file fails), PNG images by their chunk checksums; masks in full (their share is kept).
+"""
+from __future__ import annotations
+
+import collections
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from singanseg_lib.data.images import (
+    ALPHA_MODES,
+    DEEP_MODES,
+    MASK_THRESHOLD,
+    mask_grey_levels,
+    open_image,
+    read_image,
+    read_mask,
+    to_rgb,
+)
+
+__all__ = ["DatasetError", "DataWarning", "Pair", "Dataset", "IMAGE_EXTENSIONS", "kit_data_dir", "sample_dir",
+           "resolve_data_dir", "load_dataset"]
+from singanseg_lib.kit.paths import kit_data_dir, sample_dir
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+MIDGREY = (32, 223)            # grey levels that are neither black nor white, JPEG noise included
+MAX_MIDGREY_FRACTION = 0.05    # more mid-grey than this and the mask is not a binary mask
+SUBFOLDER_NAMES = (("images", "masks"), ("image", "mask"))
+_UNSUPPORTED = (".bmp", ".gif", ".webp", ".jp2", ".ppm", ".pgm")
+
+
+class DatasetError(ValueError):
+    """The folder cannot be used as is; ``problems`` lists each ``file: problem``."""
+
+    def __init__(self, root: Path, problems: list[str], *, shown: int = 20):
+        self.root, self.problems = root, problems
+        lines = "\n".join(f"  - {p}" for p in problems[:shown])
+        more = f"\n  ... and {len(problems) - shown} more" if len(problems) > shown else ""
+        super().__init__(f"{root}: {len(problems)} problem(s):\n{lines}{more}")
+
+
+class DataWarning(UserWarning):
+    """Something in a data set was adapted (grey image, alpha dropped, empty mask, ...)."""
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    """A notebook's ``data_dir``: ``""``/``"sample"`` the bundled sample, ``"kvasir"`` the full set, else a folder.
+
+    A relative folder is looked up from the working directory, then from the kit's root (notebooks
+    run inside ``notebooks/``). ``"kvasir"`` must have been installed by ``singanseg data download``.
+    """
+    text = str(data_dir or "").strip()
+    if text in ("", "sample"):
+        return sample_dir()
+    if text == "kvasir":
+        from singanseg_lib.data.kvasir import DEFAULT_DEST, require_complete
+        return require_complete(DEFAULT_DEST)
+    path = Path(text).expanduser()
+    tried = [path] if path.is_absolute() else [Path.cwd() / path, kit_data_dir().parent / path]
+    for candidate in tried:
+        if candidate.is_dir():
+            return candidate.resolve()
+    raise FileNotFoundError(f"data folder {text!r} not found (looked at {', '.join(map(str, tried))})")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One image and its mask; ``polyp_share`` is the fraction of mask pixels > 127, in [0, 1]."""
+
+    id: str
+    image: Path
+    mask: Path
+    width: int
+    height: int
+    polyp_share: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+@dataclass
+class Dataset:
+    """A checked folder of pairs, sorted by id. Index it by position or by id."""
+
+    root: Path
+    layout: str
+    pairs: list[Pair]
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[Pair]:
+        return iter(self.pairs)
+
+    def __getitem__(self, key: int | str) -> Pair:
+        if isinstance(key, str):
+            for pair in self.pairs:
+                if pair.id == key:
+                    return pair
+            raise KeyError(f"{self.root}: no pair with id {key!r}")
+        return self.pairs[key]
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.pairs]
+
+    @property
+    def shares(self) -> np.ndarray:
+        return np.array([p.polyp_share for p in self.pairs], dtype=np.float64)
+
+    def subset(self, ids) -> Dataset:
+        """The pairs with these ids, in the data set's order (an unknown id raises KeyError)."""
+        wanted = set(ids)
+        unknown = wanted - set(self.ids)
+        if unknown:
+            raise KeyError(f"{self.root}: no pair with id(s) {', '.join(sorted(unknown)[:5])}")
+        return replace(self, pairs=[p for p in self.pairs if p.id in wanted])
+
+    def read(self, key: int | str) -> tuple[np.ndarray, np.ndarray]:
+        """(``H x W x 3`` uint8 image, ``H x W`` bool mask) of one pair."""
+        pair = self[key]
+        return read_image(pair.image), read_mask(pair.mask)
+
+
+# --- pairing -------------------------------------------------------------------------------------
+
+def _image_files(folder: Path, notes: list[tuple[str, str]]) -> list[Path]:
+    found = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        if p.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append(p)
+        elif p.suffix.lower() in _UNSUPPORTED:
+            notes.append(("ignored: not jpg/png/tif", str(p)))
+    return found
+
+
+def _by_stem(files: list[tuple[str, Path]], problems: list[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for key, path in files:
+        if key in out:
+            problems.append(f"{path}: same name as {out[key].name}; which one is meant?")
+        else:
+            out[key] = path
+    return out
+
+
+def _layout_files(root: Path, layout: str, problems: list[str], notes: list) -> tuple[str, dict, dict]:
+    """(layout, {id: image}, {id: mask}) for the chosen or detected layout."""
+    if layout not in ("auto", "subfolders", "flat"):
+        raise ValueError(f"unknown layout {layout!r}; choose auto, subfolders or flat")
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if layout in ("auto", "subfolders"):
+        for img_name, mask_name in SUBFOLDER_NAMES:
+            if (root / img_name).is_dir() and (root / mask_name).is_dir():
+                images = _by_stem([(p.stem, p) for p in _image_files(root / img_name, notes)], problems)
+                masks = _by_stem([(p.stem, p) for p in _image_files(root / mask_name, notes)], problems)
+                return "subfolders", images, masks
+    files = _image_files(root, notes)
+    if layout == "flat" or (layout == "auto" and any(p.stem.endswith("_mask") for p in files)):
+        masks = _by_stem([(p.stem[:-5], p) for p in files if p.stem.endswith("_mask")], problems)
+        images = _by_stem([(p.stem[:-4] if p.stem.endswith("_img") else p.stem, p)
+                           for p in files if not p.stem.endswith("_mask")], problems)
+        return "flat", images, masks
+    inside = sorted(str(p.parent.relative_to(root)) for p in root.glob("*/images") if (p.parent / "masks").is_dir())
+    hint = f"; the data set may be in {', '.join(inside)}/ (give that folder)" if inside else ""
+    raise FileNotFoundError(f"{root}: no image/mask layout found: expected images/ + masks/ subfolders or "
+                            f"<name>_mask files beside the images{hint}")
+
+
+# --- checking ------------------------------------------------------------------------------------
+
+def _check_image(path: Path) -> tuple[tuple[int, int], str]:
+    """(size, mode) of an image, reading every byte; raises ValueError naming the file."""
+    with open_image(path) as im:
+        size, mode = im.size, im.mode
+        try:
+            if im.format == "JPEG":
+                im.draft("RGB", (max(1, size[0] // 8), max(1, size[1] // 8)))
+                im.load()
+            elif im.format == "PNG" and mode not in ALPHA_MODES + ("P",):
+                im.verify()  # chunk checksums catch truncation without inflating the pixels
+            else:
+                im.load()
+                to_rgb(im, path)
+        except OSError as e:
+            raise ValueError(f"{path}: unreadable or truncated ({e})") from None
+    if mode in DEEP_MODES:
+        raise ValueError(f"{path}: {mode} image (16-bit or float); convert it to 8-bit RGB first")
+    return size, mode
+
+
+def _check_pair(key: str, image: Path, mask: Path) -> tuple[Pair | None, list[str], list[tuple[str, str]]]:
+    problems: list[str] = []
+    notes: list[tuple[str, str]] = []
+    try:
+        size, mode = _check_image(image)
+    except ValueError as e:
+        return None, [str(e)], notes
+    try:
+        grey, label_map = mask_grey_levels(mask)
+    except ValueError as e:
+        return None, [str(e)], notes
+    if (grey.shape[1], grey.shape[0]) != size:
+        return None, [f"{mask}: mask is {grey.shape[1]}x{grey.shape[0]} px, its image {image.name} is "
+                      f"{size[0]}x{size[1]} px"], notes
+    mid = float(np.count_nonzero((grey >= MIDGREY[0]) & (grey <= MIDGREY[1]))) / grey.size
+    if mid > MAX_MIDGREY_FRACTION:
+        problems.append(f"{mask}: not a binary mask: {mid:.1%} of its pixels are mid-grey ({MIDGREY[0]}-{MIDGREY[1]}; "
+                        f"at most {MAX_MIDGREY_FRACTION:.0%} allowed). Masks are white (polyp) on black")
+    share = float(np.count_nonzero(grey > MASK_THRESHOLD)) / grey.size
+    if share == 0:
+        label_hint = 1 < grey.max() < 32 and mask.suffix.lower() not in (".jpg", ".jpeg")  # JPEG noise aside
+        notes.append(("empty mask (no polyp)" + (" - a class-label map? values are read as grey" if label_hint
+                                                  else ""), str(mask)))
+    if label_map:
+        notes.append(("mask stores 0/1, read as 0/255", str(mask)))
+    if mode in ("L", "1"):
+        notes.append(("grayscale image, grey copied to R, G and B", str(image)))
+    elif mode in ALPHA_MODES:
+        notes.append(("alpha channel fully opaque, dropped", str(image)))
+    elif mode not in ("RGB", "P"):
+        notes.append((f"{mode} image converted to RGB", str(image)))
+    return None if problems else Pair(key, image, mask, size[0], size[1], share), problems, notes
+
+
+def load_dataset(folder: str | Path, *, layout: str = "auto", workers: int | None = None,
+                 progress: bool = True) -> Dataset:
+    """Pair, check and measure every image/mask of ``folder`` (see the module docstring).
+
+    Raises :class:`DatasetError` listing every problem; warnings (also issued as
+    :class:`DataWarning`) are kept in ``Dataset.warnings``. ``workers`` threads decode in parallel
+    (PIL releases the GIL while decoding); default: up to 4.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(folder)
+    problems: list[str] = []
+    notes: list[tuple[str, str]] = []
+    layout, images, masks = _layout_files(root, layout, problems, notes)
+    for key in sorted(set(images) - set(masks)):
+        problems.append(f"{images[key]}: no mask (expected {_expected_mask(root, layout, key)})")
+    for key in sorted(set(masks) - set(images)):
+        notes.append(("mask without an image, ignored", str(masks[key])))
+    keys = sorted(set(images) & set(masks))
+    if not keys and not problems:
+        raise FileNotFoundError(f"{root}: no image/mask pairs found ({layout} layout)")
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(tqdm(pool.map(lambda k: _check_pair(k, images[k], masks[k]), keys), total=len(keys),
+                            desc=f"checking {root.name}", unit="pair", disable=not progress))
+    pairs = []
+    for pair, errs, pair_notes in results:
+        problems.extend(errs)
+        notes.extend(pair_notes)
+        if pair is not None:
+            pairs.append(pair)
+    if problems:
+        raise DatasetError(root, problems)
+    summary = _summarize_notes(notes)
+    for text in summary:
+        warnings.warn(f"{root}: {text}", DataWarning, stacklevel=2)
+    return Dataset(root, layout, pairs, summary)
+
+
+def _expected_mask(root: Path, layout: str, key: str) -> str:
+    if layout == "subfolders":
+        return f"a file {key}.<jpg|png|tif> in {[p for p in (root / 'masks', root / 'mask') if p.is_dir()][0]}"
+    return f"{key}_mask.<jpg|png|tif> beside it"
+
+
+def _summarize_notes(notes: list[tuple[str, str]], *, shown: int = 5) -> list[str]:
+    """One line per kind of warning: the count and the first files."""
+    by_kind: dict[str, list[str]] = collections.defaultdict(list)
+    for kind, path in notes:
+        by_kind[kind].append(path)
+    return [f"{kind}: {len(paths)} file(s): {', '.join(paths[:shown])}{' ...' if len(paths) > shown else ''}"
+            for kind, paths in by_kind.items()]
+
+

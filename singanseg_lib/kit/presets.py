@@ -1,0 +1,139 @@
+"""Presets: named sets of notebook parameters, and frozen configs built from them.
+
+A preset is a flat YAML mapping ``parameter: value`` in ``presets/<name>.yaml`` (or any YAML
+file given by path). The runner passes each notebook the entries it declares in its
+``parameters`` cell; the CLI builds a stage's config (e.g. ``TrainConfig``) from the entries that
+are fields of it. Presets list only what differs from the defaults:
+
+- ``smoke``: seconds per notebook, for CI;
+- ``classroom``: a 2-core laptop CPU, minutes per notebook (the notebooks' own defaults);
+- ``paper``: the paper's settings (a GPU; hours to days for the full data set).
+
+Stage-specific names carry a prefix where two stages share a knob (``st_`` style transfer,
+``seg_`` segmentation); SinGAN-Seg training fields go without one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from singanseg_lib.kit.paths import PRESET_DIR  # noqa: E402  (re-exported)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(preset: str | Path) -> Path:
+    """A preset's YAML file: a built-in name or a path to a ``.yaml`` file."""
+    path = Path(preset)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise FileNotFoundError(f"preset file {path} does not exist")
+        return path
+    builtin = PRESET_DIR / f"{preset}.yaml"
+    if not builtin.is_file():
+        raise KeyError(f"unknown preset {str(preset)!r}; built-in presets: {', '.join(preset_names())} "
+                       "(or give the path of a .yaml file)")
+    return builtin
+
+
+def preset_label(preset: str | Path) -> str:
+    """The name a run directory gets: the built-in name or the YAML file's stem."""
+    return preset_path(preset).stem
+
+
+def load_preset(preset: str | Path) -> dict[str, Any]:
+    """The preset as a flat dict; a nested or non-mapping file raises, naming the file."""
+    path = preset_path(preset)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"preset {path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"preset {path}: expected a mapping of parameter: value, got {type(data).__name__}")
+    for key, value in data.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(f"preset {path}: {key!r} is not a valid parameter name")
+        if isinstance(value, dict):
+            raise ValueError(f"preset {path}: {key} is a mapping; presets are flat (parameter: value)")
+    return data
+
+
+def check_type(name: str, value: Any, hint: Any) -> Any:
+    """Return ``value`` if it fits the type hint (ints are accepted for floats), else raise TypeError."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        for arm in typing.get_args(hint):
+            try:
+                return check_type(name, value, arm)
+            except TypeError:
+                pass
+        raise TypeError(f"{name}: {value!r} is not any of {hint}")
+    if hint is type(None):
+        if value is None:
+            return value
+        raise TypeError(f"{name}: expected None, got {value!r}")
+    if origin is Literal:
+        if value in typing.get_args(hint):
+            return value
+        raise TypeError(f"{name}: {value!r} is not one of {', '.join(map(repr, typing.get_args(hint)))}")
+    if origin in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            raise TypeError(f"{name}: expected a list, got {value!r}")
+        args = typing.get_args(hint)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise TypeError(f"{name}: expected {len(args)} items, got {value!r}")
+            items = [check_type(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args))]
+        else:
+            items = [check_type(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)] if args else list(value)
+        return tuple(items) if origin is tuple else items
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError(f"{name}: expected a number, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError(f"{name}: expected an int, got {value!r}")
+    if isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+        raise TypeError(f"{name}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def make_config(cls: type, values: dict[str, Any] | None = None, /, **overrides: Any):
+    """Build the frozen dataclass ``cls`` from ``values`` and ``overrides``.
+
+    Unknown names raise ``KeyError`` listing the valid ones; wrong types raise ``TypeError``.
+    """
+    merged = {**(values or {}), **overrides}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(merged) - set(fields))
+    if unknown:
+        raise KeyError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    checked = {k: check_type(f"{cls.__name__}.{k}", v, hints[k]) for k, v in merged.items()}
+    return cls(**checked)
+
+
+def config_from_preset(cls: type, preset: str | Path, /, *, prefix: str = "", **overrides: Any):
+    """``cls`` built from the preset entries named ``<prefix><field>``, then ``overrides``.
+
+    Entries that are not fields of ``cls`` belong to other stages and are skipped.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in load_preset(preset).items():
+        if key.startswith(prefix) and key[len(prefix):] in names:
+            values[key[len(prefix):]] = value
+    return make_config(cls, values, **overrides)

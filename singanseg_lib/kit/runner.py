@@ -1,0 +1,182 @@
+"""Run the ordered notebooks headless with papermill, a preset and overrides.
+
+Used by ``run_all.sh``, ``singanseg run`` and the notebook tests. Each notebook in
+``notebooks/NN_name.ipynb`` gets the preset entries and ``-p`` overrides it declares in its
+``parameters`` cell, plus ``preset`` and ``run_dir``; it writes its figures and ``metrics.json``
+under ``<run_dir>/<NN_name>/``. The executed notebooks land in ``<run_dir>/`` and a summary of the
+run in ``<run_dir>/run.json``.
+
+Papermill only warns about a parameter a notebook does not declare; here an override no
+selected notebook declares, or a value of the wrong type, is an error before anything runs.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from singanseg_lib.kit import paths, presets
+from singanseg_lib.kit.env import environment_info
+from singanseg_lib.kit.files import atomic_write_json
+
+# Every notebook of the series declares these; the runner sets the first two itself.
+REQUIRED_PARAMETERS = ("preset", "run_dir", "seed", "interactive")
+_NOTEBOOK_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names the notebook, the cell and the error."""
+
+
+def list_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
+    """The series in order: ``NN_name.ipynb`` files sorted by number."""
+    notebook_dir = Path(notebook_dir or paths.notebook_dir())
+    found = sorted(p for p in notebook_dir.glob("*.ipynb") if _NOTEBOOK_NAME.match(p.name))
+    if not found:
+        raise FileNotFoundError(f"no notebooks named NN_name.ipynb in {notebook_dir}")
+    return found
+
+
+def select_notebooks(notebooks: list[Path], only: list[str] | None) -> list[Path]:
+    """Pick notebooks by number (``01``), stem (``01_training``) or name (``training``), kept in series order."""
+    if not only:
+        return notebooks
+    chosen = set()
+    for want in only:
+        want = want.removesuffix(".ipynb")
+        hits = [p for p in notebooks if want in (p.stem, p.stem[:2], p.stem[3:])]
+        if not hits:
+            raise KeyError(f"no notebook matches {want!r}; the series is: {', '.join(p.stem for p in notebooks)}")
+        chosen.update(hits)
+    return [p for p in notebooks if p in chosen]
+
+
+def notebook_parameters(path: Path) -> dict[str, dict[str, Any]]:
+    """The ``parameters`` cell of a notebook: {name: {inferred_type_name, default, help}}.
+
+    The series is Python, so papermill's Python translator reads the cell directly (papermill's
+    own ``inspect_notebook`` also insists on kernel metadata).
+    """
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as e:  # nbformat raises several unrelated types for a damaged file
+        raise ValueError(f"{path}: not a readable notebook ({e})") from None
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{path}: no cell tagged 'parameters'")
+    return {p.name: p._asdict() for p in PythonTranslator.inspect(cells[0])}
+
+
+def parse_override(raw: str, declared_type: str | None) -> Any:
+    """A ``-p`` value as the declared type: strings stay strings, others are read as YAML."""
+    if declared_type in ("str", "Optional[str]", "str | None"):
+        return None if raw in ("None", "null") and declared_type != "str" else raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def _check_value(nb: str, name: str, value: Any, declared_type: str) -> None:
+    expect = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}.get(declared_type)
+    if expect is None:
+        return
+    if isinstance(value, bool) and declared_type != "bool" or not isinstance(value, expect):
+        raise TypeError(f"{nb}: parameter {name} is {declared_type}, got {value!r}")
+
+
+@dataclass
+class NotebookPlan:
+    notebook: Path
+    parameters: dict[str, Any]
+    ignored: list[str] = field(default_factory=list)
+
+
+def plan_run(preset: str | Path, overrides: dict[str, str] | None = None, *, only: list[str] | None = None,
+             run_dir: str | Path | None = None, notebook_dir: str | Path | None = None) -> tuple[Path, list[NotebookPlan]]:
+    """Work out what each selected notebook gets, and check it before anything runs.
+
+    ``overrides`` maps names to raw strings (from ``-p name value``). Returns the run directory
+    (default ``runs/<preset>``, absolute) and one plan per notebook.
+    """
+    values = presets.load_preset(preset)
+    label = presets.preset_label(preset)
+    run_dir = Path(run_dir or Path("runs") / label).resolve()
+    notebooks = select_notebooks(list_notebooks(notebook_dir), only)
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    for nb, params in declared.items():
+        missing = [p for p in REQUIRED_PARAMETERS if p not in params]
+        if missing:
+            raise ValueError(f"{nb}: its parameters cell lacks {', '.join(missing)} (every notebook declares "
+                             f"{', '.join(REQUIRED_PARAMETERS)})")
+    overrides = dict(overrides or {})
+    for name in ("preset", "run_dir"):
+        if name in overrides:
+            raise ValueError(f"-p {name} is set by the runner; use --preset / --run-dir")
+    unknown = [k for k in overrides if not any(k in params for params in declared.values())]
+    if unknown:
+        known = sorted({k for params in declared.values() for k in params} - {"preset", "run_dir"})
+        raise KeyError(f"no selected notebook has parameter(s) {', '.join(unknown)}; "
+                       f"they take: {', '.join(known)}")
+    plans = []
+    for nb, params in declared.items():
+        chosen: dict[str, Any] = {k: v for k, v in values.items() if k in params}
+        for k, raw in overrides.items():
+            if k in params:
+                chosen[k] = parse_override(raw, params[k]["inferred_type_name"])
+        for k, v in chosen.items():
+            _check_value(nb.name, k, v, params[k]["inferred_type_name"])
+        chosen.update(preset=label, run_dir=str(run_dir))
+        plans.append(NotebookPlan(nb, chosen, ignored=sorted(set(values) - set(params))))
+    return run_dir, plans
+
+
+def execute_notebook(plan: NotebookPlan, run_dir: Path, *, progress: bool = True) -> Path:
+    """Execute one notebook into ``run_dir``; a failure raises :class:`NotebookFailed` naming the cell."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out = run_dir / plan.notebook.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(plan.notebook), str(out), parameters=plan.parameters,
+                                   kernel_name="python3", cwd=str(plan.notebook.parent),
+                                   progress_bar=progress, report_mode=False)
+    except PapermillExecutionError as e:
+        first_line = (e.source or "").strip().splitlines()[:1]
+        raise NotebookFailed(
+            f"{plan.notebook.name} failed in cell {e.cell_index} (execution count {e.exec_count}"
+            f"{', starting ' + repr(first_line[0]) if first_line else ''}): {e.ename}: {e.evalue}\n"
+            f"The executed notebook, with the traceback, is {out}") from None
+    return out
+
+
+def run_notebooks(preset: str | Path = "classroom", overrides: dict[str, str] | None = None, *,
+                  only: list[str] | None = None, run_dir: str | Path | None = None,
+                  notebook_dir: str | Path | None = None, progress: bool = True) -> Path:
+    """Run the selected notebooks in order; return the run directory. Stops at the first failure."""
+    run_dir, plans = plan_run(preset, overrides, only=only, run_dir=run_dir, notebook_dir=notebook_dir)
+    summary = {"preset": presets.preset_label(preset), "overrides": overrides or {},
+               "environment": environment_info(), "notebooks": []}
+    for plan in plans:
+        print(f"[{plan.notebook.stem}] running with {plan.parameters}", flush=True)
+        entry = {"notebook": plan.notebook.stem, "parameters": plan.parameters, "status": "running"}
+        summary["notebooks"].append(entry)
+        start = time.perf_counter()
+        try:
+            execute_notebook(plan, run_dir, progress=progress)
+        except NotebookFailed as e:
+            entry.update(status="failed", error=str(e), seconds=round(time.perf_counter() - start, 1))
+            atomic_write_json(run_dir / "run.json", summary)
+            raise
+        entry.update(status="done", seconds=round(time.perf_counter() - start, 1))
+        atomic_write_json(run_dir / "run.json", summary)
+        print(f"[{plan.notebook.stem}] done in {entry['seconds']:.0f} s", flush=True)
+    return run_dir

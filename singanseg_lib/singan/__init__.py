@@ -1,0 +1,50 @@
+"""Step 1 of the paper: SinGAN-Seg, one 4-channel (RGB + mask) SinGAN per image. The
+image pyramid (``pyramid``), the per-scale generator and critic (``models``), the training
+configuration (``config``), one WGAN-GP iteration as the reference computes it
+(``algorithm``, the readable version) and as the kit computes it (``step``, tested equal),
+its layouts and exact BatchNorm tricks (``layout``, ``batchnorm``), seeded noise (``noise``),
+the multi-scale loop with resumable checkpoints (``train``, ``checkpoint``), many models side
+by side (``many``) and what a trained model tells (``diagnostics``). Notebook 01.
+"""
+from singanseg_lib.singan import algorithm, batchnorm, checkpoint, config, diagnostics, layout, many, models, noise, pyramid, step, train
+from singanseg_lib.singan.config import EXECUTION_FIELDS, TrainConfig
+from singanseg_lib.singan.pyramid import (
+    ScalePlan, scale_width, resized_size, plan_scales, resize_matrix, resize, build_pyramid, upsample_to,
+)
+from singanseg_lib.singan.models import (
+    PAD, ConvBlock, init_weights, ScaleGenerator, ScaleDiscriminator, padding_for, pad, draw_noise, SinGANPyramid,
+)
+from singanseg_lib.singan.noise import scale_seed, make_generator, draw
+from singanseg_lib.singan.checkpoint import (
+    FORMAT, FORMAT_VERSION, META_FILE, CheckpointError, LoadedModel, new_meta, save_scale, read_meta, load_model,
+)
+from singanseg_lib.singan.train import (
+    to_training_tensor, load_training_image, model_status, tensor_sha256, TrainEvent, history_path, load_history,
+    train_model, init_networks,
+)
+from singanseg_lib.singan.many import TrainJob, TrainOutcome, auto_workers, train_one, train_many
+from singanseg_lib.singan.diagnostics import (
+    reconstructions, reconstruction_errors, initial_reconstruction_error, time_iteration, model_summary,
+)
+from singanseg_lib.singan.layout import (
+    COMPILE_FAILURES, CPU_G_CHANNELS_LAST_MIN_WIDTH, CPU_GP_COMPOSITE_BN_MIN_WIDTH, CPU_COMPILE_MIN_ITERS,
+    import_cpp_extension_quietly, Layout, layout_for,
+)
+from singanseg_lib.singan.step import (
+    LOSS_NAMES, PREV_BATCH_BYTES, PREV_BATCH_MAX, PhaseTimer, penalty, gradient_penalty, ScaleTrainer,
+)
+
+__all__ = [
+    "algorithm", "batchnorm", "checkpoint", "config", "diagnostics", "layout", "many", "models", "noise", "pyramid",
+    "step", "train", "EXECUTION_FIELDS", "TrainConfig", "ScalePlan", "scale_width", "resized_size", "plan_scales",
+    "resize_matrix", "resize", "build_pyramid", "upsample_to", "PAD", "ConvBlock", "init_weights", "ScaleGenerator",
+    "ScaleDiscriminator", "padding_for", "pad", "draw_noise", "SinGANPyramid", "scale_seed", "make_generator",
+    "draw", "FORMAT", "FORMAT_VERSION", "META_FILE", "CheckpointError", "LoadedModel", "new_meta", "save_scale",
+    "read_meta", "load_model", "to_training_tensor", "load_training_image", "model_status", "tensor_sha256",
+    "TrainEvent", "history_path", "load_history", "train_model", "init_networks", "TrainJob", "TrainOutcome",
+    "auto_workers", "train_one", "train_many", "reconstructions", "reconstruction_errors",
+    "initial_reconstruction_error", "time_iteration", "model_summary", "COMPILE_FAILURES",
+    "CPU_G_CHANNELS_LAST_MIN_WIDTH", "CPU_GP_COMPOSITE_BN_MIN_WIDTH", "CPU_COMPILE_MIN_ITERS",
+    "import_cpp_extension_quietly", "Layout", "layout_for", "LOSS_NAMES", "PREV_BATCH_BYTES", "PREV_BATCH_MAX",
+    "PhaseTimer", "penalty", "gradient_penalty", "ScaleTrainer"
+]

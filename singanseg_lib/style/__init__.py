@@ -1,0 +1,17 @@
+"""Step 3 of the paper: Gatys style transfer of synthetic images toward their real
+training image (VGG19 features, content:style ratios 1:1 and 1:1000); masks are kept.
+Notebook 04.
+"""
+from singanseg_lib.style import transfer
+from singanseg_lib.style.transfer import (
+    VGG19_TAPS, STYLE_LAYERS, CONTENT_LAYER, IMAGENET_MEAN, IMAGENET_STD, PAPER_RATIOS, MIN_SIZE, parse_ratio,
+    ratio_tag, VGGFeatures, load_vgg19, gram, content_loss, style_loss, StyleHistory, transfer_style, ST_COLUMNS,
+    StyleSummary, styled_set_dir, style_set, colour_gaps, style_examples, example_pair,
+)
+
+__all__ = [
+    "transfer", "VGG19_TAPS", "STYLE_LAYERS", "CONTENT_LAYER", "IMAGENET_MEAN", "IMAGENET_STD", "PAPER_RATIOS",
+    "MIN_SIZE", "parse_ratio", "ratio_tag", "VGGFeatures", "load_vgg19", "gram", "content_loss", "style_loss",
+    "StyleHistory", "transfer_style", "ST_COLUMNS", "StyleSummary", "styled_set_dir", "style_set", "colour_gaps",
+    "style_examples", "example_pair"
+]
