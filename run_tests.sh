@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test suite, notebooks on the smoke preset included. Extra arguments go to pytest
-# (e.g. ./run_tests.sh -m slow, ./run_tests.sh tests/test_data.py -x).
+# The test suite: ruff (lint and import order), then pytest, notebooks on the smoke preset
+# included. Extra arguments go to pytest (e.g. ./run_tests.sh -m slow, ./run_tests.sh tests/test_data.py -x).
 source "$(dirname "$0")/scripts/venv.sh"
 ensure_venv
 cd "$KIT_ROOT"
+"$VENV/bin/ruff" check --quiet . || { echo "ruff check failed: fix the lines above (.venv/bin/ruff check --fix . fixes import order)" >&2; exit 1; }
 exec "$VENV/bin/python" -m pytest "$@"

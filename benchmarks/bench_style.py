@@ -37,7 +37,8 @@ def bench(size: int, batch: int, steps: int, repeats: int, vgg, device) -> dict:
         batched.append(_time(lambda: transfer_style(content, style, vgg, steps=steps)))
         single.append(sum(_time(lambda i=i: transfer_style(content[i:i + 1], style[i:i + 1], vgg, steps=steps))
                           for i in range(batch)))
-    per = lambda seconds: 1000 * min(seconds) / (steps * batch)  # best round: least disturbed by other load
+    def per(seconds):
+        return 1000 * min(seconds) / (steps * batch)  # best round: least disturbed by other load
     return {"size": size, "batch": batch, "steps": steps, "ms_per_step_per_image_batched": per(batched),
             "ms_per_step_per_image_one_by_one": per(single), "speedup": min(single) / min(batched)}
 

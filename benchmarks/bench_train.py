@@ -48,11 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from singanseg_lib.kit.env import resolve_device  # noqa: E402
 from singanseg_lib.singan.algorithm import ReferenceIteration  # noqa: E402
 from singanseg_lib.singan.config import TrainConfig  # noqa: E402
-from singanseg_lib.singan.layout import layout_for
+from singanseg_lib.singan.layout import layout_for  # noqa: E402
 from singanseg_lib.singan.models import SinGANPyramid  # noqa: E402
 from singanseg_lib.singan.pyramid import build_pyramid, plan_scales  # noqa: E402
 from singanseg_lib.singan.step import PhaseTimer, ScaleTrainer  # noqa: E402
-from singanseg_lib.singan.train import init_networks, to_training_tensor
+from singanseg_lib.singan.train import init_networks, to_training_tensor  # noqa: E402
 
 POLYP = REPO / "tests" / "fixtures" / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"
 

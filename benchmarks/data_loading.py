@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from singanseg_lib import data  # noqa: E402
 
 
-def full_decode(pairs: list[data.Pair]) -> None:
+def full_decode(pairs: list[data.DatasetPair]) -> None:
     for p in pairs:
         with Image.open(p.image) as image, Image.open(p.mask) as mask:
             np.asarray(image.convert("RGB"))

@@ -44,13 +44,6 @@
 # 4. summarise it all in one table, and make the seeded **3-fold split** that the segmentation
 #    experiments (notebooks 06 and 07) use.
 
-# %%
-from IPython.display import display
-
-from singanseg_lib import data, viz
-from singanseg_lib.data import kvasir
-from singanseg_lib.kit.outputs import start_notebook
-
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # where results go (set by the runner)
@@ -59,15 +52,19 @@ interactive: bool = False  # a slider to browse every pair at the end
 data_dir: str = ""  # the data set: "" or "sample" (bundled sample), "kvasir" (full Kvasir-SEG) or a folder
 compare_full: bool = True  # also summarise the full Kvasir-SEG (data/kvasir-seg) when it is downloaded
 show_pairs: int = 8  # image/mask pairs shown, from the smallest to the largest polyp
-share_bins: int = 20  # bins of the polyp-share histogram
+share_bin_width: float = 5.0  # bin width of the polyp-share histogram, in percentage points (paper: 5)
 n_folds: int = 3  # folds of the k-fold split (paper: 3)
 
 # %%
+from IPython.display import display
+
+from singanseg_lib import data, viz
+from singanseg_lib.data import kvasir
+from singanseg_lib.kit.outputs import start_notebook
+
 folder = data.resolve_data_dir(data_dir)
 name = "bundled sample" if folder == data.sample_dir() else folder.name
-run = start_notebook("00_data", run_dir=run_dir, seed=seed, params=dict(
-    preset=preset, data_dir=str(folder), compare_full=compare_full, show_pairs=show_pairs,
-    share_bins=share_bins, n_folds=n_folds))
+run = start_notebook("00_data", run_dir=run_dir, seed=seed, params={"data_folder": str(folder)})
 print(f"data set: {folder}")
 
 # %% [markdown]
@@ -129,7 +126,7 @@ print(f"{dark:.2%} of the pixels near black (0-31), {light:.2%} near white (224-
 sets = {name: ds}
 if compare_full and kvasir.is_complete() and folder.resolve() != kvasir.DEFAULT_DEST.resolve():
     sets["full Kvasir-SEG"] = data.load_dataset(kvasir.DEFAULT_DEST)
-fig = viz.plot_share_histogram({k: v.shares for k, v in sets.items()}, bins=share_bins)
+fig = viz.plot_share_histogram({k: v.shares for k, v in sets.items()}, bin_width=share_bin_width)
 run.figure(fig, "fig3_polyp_share")
 
 # %% [markdown]

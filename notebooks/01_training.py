@@ -26,9 +26,12 @@
 # 1. build the 4-channel training input and the image pyramid,
 # 2. train a model and watch its losses while it learns,
 # 3. check what each scale learned by reconstructing the real image from a fixed noise map,
-# 4. look at where the training time goes, and
-# 5. train one model per image for the chapters that follow (generation, style transfer, metrics,
+# 4. read one training iteration, the algorithm itself, in a dozen lines of PyTorch,
+# 5. look at where the training time goes, and
+# 6. train one model per image for the chapters that follow (generation, style transfer, metrics,
 #    segmentation experiments).
+#
+# An appendix at the end says how the kit computes the same iteration faster.
 #
 # Settings follow the reference code (docs/algorithm.md §3-4: WGAN-GP, 3 critic steps per
 # iteration, Adam 5e-4, reconstruction weight 10). The `classroom` preset only makes the images smaller and the training
@@ -50,23 +53,20 @@ max_size: int = 48  # long side of the finest scale in px (paper: 250)
 iters_per_scale: int = 160  # training iterations per scale (paper: 2000)
 live_every: int = 50  # redraw the live loss curves every N iterations
 time_iterations: int = 3  # iterations timed for the breakdown of one iteration
-train_workers: int = 0  # models trained side by side in section 6 (0: one per CPU core; 1 on a GPU)
+train_workers: int = 0  # models trained side by side in section 7 (0: one per CPU core; 1 on a GPU)
 
 # %%
 import dataclasses
 
 import numpy as np
+from IPython.display import Markdown, display
 
 from singanseg_lib import data, viz
 from singanseg_lib.kit.outputs import start_notebook
-from singanseg_lib.singan import diagnostics as train_summary
-from singanseg_lib.singan import many as train_many
-from singanseg_lib.singan import pyramid, train
+from singanseg_lib.singan import algorithm, diagnostics, many, pyramid, train
 from singanseg_lib.singan.checkpoint import load_model
 
-run = start_notebook("01_training", run_dir=run_dir, seed=seed, params=dict(
-    preset=preset, seed=seed, data_dir=data_dir, n_train_images=n_train_images, max_size=max_size,
-    iters_per_scale=iters_per_scale))
+run = start_notebook("01_training", run_dir=run_dir, seed=seed)
 cfg = train.TrainConfig(max_size=max_size, iters_per_scale=iters_per_scale, device=str(run.device))
 models_dir = run.path("models")
 print(cfg)
@@ -141,19 +141,85 @@ run.figure(viz.plot_loss_history(train.load_history(models_dir / first.id),
 # mode: BatchNorm uses the statistics gathered during training, as it will when generating.
 
 # %%
-recs = train_summary.reconstructions(first_model)
-errors = train_summary.reconstruction_errors(first_model)
-before = train_summary.initial_reconstruction_error(first_model, cfg, seed=seed)
+recs = diagnostics.reconstructions(first_model)
+errors = diagnostics.reconstruction_errors(first_model)
+before = diagnostics.initial_reconstruction_error(first_model, cfg, seed=seed)
 print(f"reconstruction MSE at the finest scale: {errors[-1]:.4f} after training, {before:.4f} with the "
       f"generators at their initial weights")
 run.figure(viz.plot_reconstructions(first_model.reals, recs, errors), "reconstruction_per_scale")
 
 # %% [markdown]
-# ## 5. Where the time goes
+# ## 5. The algorithm: one training iteration, written plainly
+#
+# Here is one iteration at one scale, as the reference code computes it (`singanseg_lib.singan.algorithm`).
+# Read it with the description of section 3 beside it: `noise` is this scale's noise map, drawn once
+# per iteration; `prevs` are the coarser scales' images, one per critic step, each from fresh
+# noise; the critic loop makes `fake`, scores real and fake, and adds the gradient penalty `gp` at
+# a random mix `x` of the two; the generator loop adds the adversarial term `err_g` and the
+# reconstruction of the real image from `z_opt`. Note that the generator's gradients are zeroed
+# before each of its `g_steps` passes and the optimiser steps once: only the last pass counts.
+
+# %%
+display(Markdown(f"```python\n{algorithm.iteration_source()}```"))
+
+# %% [markdown]
+# The kit trains with a faster computation of exactly this (appendix). Both start from the same
+# weights and draw the same random numbers, so after a few iterations they must agree up to
+# rounding: differences near 1e-12 (float64) say they compute the same thing.
+
+# %%
+agreement = algorithm.compare_with_kit(image, cfg, seed=seed, iterations=3)
+print(f"after {agreement['iterations']} iterations at scale 0: losses differ by at most "
+      f"{agreement['max_loss_difference']:.1e}, weights by at most {agreement['max_weight_difference']:.1e}")
+
+# %% [markdown]
+# ## 6. Where the time goes
 #
 # The cost of an iteration grows with the number of pixels times the squared channel width, so the
 # finest scale dominates. Inside one iteration the critic steps dominate: each computes the
 # gradient penalty, whose backward pass differentiates through a gradient (a "double backward").
+
+# %%
+meta = first_model.meta
+run.figure(viz.plot_time_per_scale(meta["scales"], plan.sizes, plan.widths), "time_per_scale")
+phases = diagnostics.time_iteration(first_model, cfg, seed=seed, iterations=time_iterations)
+finest = "x".join(map(str, plan.sizes[-1]))
+run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the finest scale ({finest} px)"),
+           "iteration_breakdown")
+
+# %% [markdown]
+# ## 7. One model per image
+#
+# The chapters that follow need a model for each training image. Models are independent, so on a
+# CPU they train side by side, one process per core, each with one thread: at these small sizes
+# a second thread speeds a model up by less than 10 %, while a second model in parallel nearly
+# halves the wait (`train_workers`; on a GPU one model at a time). Each model is trained exactly
+# as above, with the same seeds; finished models are skipped.
+
+# %%
+jobs = [many.TrainJob(p.id, p.image, p.mask) for p in chosen[1:]]
+outcomes = many.train_many(jobs, models_dir, cfg, seed=seed, workers=train_workers)
+failed = [o for o in outcomes if o.status == "failed"]
+if failed:
+    raise RuntimeError("training failed: " + "; ".join(f"{o.id}: {o.error}" for o in failed))
+summaries = [diagnostics.model_summary(first_model, cfg, seed=seed)]
+for o in outcomes:
+    summaries.append(diagnostics.model_summary(load_model(o.model_dir, device=run.device), cfg, seed=seed))
+    print(f"{o.id}: reconstruction MSE {summaries[-1]['rec_mse_finest']:.4f} "
+          f"(initial {summaries[-1]['rec_mse_finest_at_initialisation']:.4f}), {summaries[-1]['seconds_total']:.0f} s")
+
+# %% [markdown]
+# ## What we saw
+#
+# - The mask is just a fourth channel; the pyramid keeps the polyp's layout down to 25 px.
+# - Each scale's reconstruction error falls far below where it started: the pyramid can rebuild
+#   its image from one noise map, and that anchor lets fresh noise produce *new* variations of it
+#   (next chapter).
+# - Training time is spent at the finest scales and, within an iteration, in the critic's gradient
+#   penalty.
+
+# %% [markdown]
+# ## Appendix: how the kit computes the same iteration faster
 #
 # The kit computes the reference's algorithm without its waste: the coarser scales' images for
 # all critic steps in one batched pass without gradients, resized on the device in float (the
@@ -171,50 +237,11 @@ run.figure(viz.plot_reconstructions(first_model.reals, recs, errors), "reconstru
 # compute the same gradients.
 
 # %%
-meta = first_model.meta
-run.figure(viz.plot_time_per_scale(meta["scales"], plan.sizes, plan.widths), "time_per_scale")
-phases = train_summary.time_iteration(first_model, cfg, seed=seed, iterations=time_iterations)
-finest = "x".join(map(str, plan.sizes[-1]))
-run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the finest scale ({finest} px)"),
-           "iteration_breakdown")
-
-# %% [markdown]
-# ## 6. One model per image
-#
-# The chapters that follow need a model for each training image. Models are independent, so on a
-# CPU they train side by side, one process per core, each with one thread: at these small sizes
-# a second thread speeds a model up by less than 10 %, while a second model in parallel nearly
-# halves the wait (`train_workers`; on a GPU one model at a time). Each model is trained exactly
-# as above, with the same seeds; finished models are skipped.
-
-# %%
-jobs = [train_many.TrainJob(p.id, p.image, p.mask) for p in chosen[1:]]
-outcomes = train_many.train_many(jobs, models_dir, cfg, seed=seed, workers=train_workers)
-failed = [o for o in outcomes if o.status == "failed"]
-if failed:
-    raise RuntimeError("training failed: " + "; ".join(f"{o.id}: {o.error}" for o in failed))
-summaries = [train_summary.model_summary(first_model, cfg, seed=seed)]
-for o in outcomes:
-    summaries.append(train_summary.model_summary(load_model(o.model_dir, device=run.device), cfg, seed=seed))
-    print(f"{o.id}: reconstruction MSE {summaries[-1]['rec_mse_finest']:.4f} "
-          f"(initial {summaries[-1]['rec_mse_finest_at_initialisation']:.4f}), {summaries[-1]['seconds_total']:.0f} s")
-
-# %% [markdown]
-# ## What we saw
-#
-# - The mask is just a fourth channel; the pyramid keeps the polyp's layout down to 25 px.
-# - Each scale's reconstruction error falls far below where it started: the pyramid can rebuild
-#   its image from one noise map, and that anchor lets fresh noise produce *new* variations of it
-#   (next chapter).
-# - Training time is spent at the finest scales and, within an iteration, in the critic's gradient
-#   penalty.
-
-# %%
 rec_after = [s["rec_mse_finest"] for s in summaries]
 rec_before = [s["rec_mse_finest_at_initialisation"] for s in summaries]
 run.save_metrics({
     "models": len(summaries), "models_dir": str(models_dir),
     "rec_mse_finest_mean": float(np.mean(rec_after)), "rec_mse_finest_at_initialisation_mean": float(np.mean(rec_before)),
     "seconds_per_model_mean": float(np.mean([s["seconds_total"] for s in summaries])),
-    "iteration_breakdown_seconds": phases, "per_model": summaries,
+    "iteration_breakdown_seconds": phases, "per_model": summaries, "kit_vs_plain_iteration": agreement,
 }, config=dataclasses.asdict(cfg))

@@ -38,14 +38,6 @@
 # At the end we export the **synthetic set** (images, masks and a manifest with a seed per
 # sample) that the later notebooks train and measure on.
 
-# %%
-import torch
-
-from singanseg_lib import viz
-from singanseg_lib.kit.outputs import start_notebook
-from singanseg_lib.sampling import generate, synthetic
-from singanseg_lib.singan import checkpoint
-
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # where results go; models are read from <run_dir>/01_training/models
@@ -61,9 +53,14 @@ n_show: int = 3  # models shown in the figures
 scale_samples: int = 4  # samples per start scale in the start-scale figure
 
 # %%
-run = start_notebook("02_generation", run_dir=run_dir, seed=seed, device=device, params=dict(
-    preset=preset, n_samples=n_samples, start_scale=start_scale, gen_batch_size=gen_batch_size,
-    original_size=original_size, gen_precision=gen_precision, n_show=n_show, scale_samples=scale_samples))
+import torch
+
+from singanseg_lib import viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.sampling import generate, synthetic
+from singanseg_lib.singan import checkpoint
+
+run = start_notebook("02_generation", run_dir=run_dir, seed=seed, device=device)
 model_dirs = synthetic.training_models(run_dir)
 set_dir = run.path("synthetic")
 models = {d.name: checkpoint.load_model(d, device=run.device) for d in model_dirs}

@@ -61,17 +61,12 @@ from PIL import Image
 
 from singanseg_lib import viz
 from singanseg_lib.kit.outputs import start_notebook
-from singanseg_lib.published import download as pretrained
-from singanseg_lib.published import importer as reference
-from singanseg_lib.published import unpickler as safeload
+from singanseg_lib.published import download, importer, unpickler
 from singanseg_lib.published.replay import compare_reconstructions
+from singanseg_lib.sampling import generate, synthetic
 from singanseg_lib.singan import checkpoint
-from singanseg_lib.singan.models import draw_noise
 
-run = start_notebook("03_published_generators", run_dir=run_dir, seed=seed, params=dict(
-    preset=preset, seed=seed, published_image_id=published_image_id, published_dir=published_dir,
-    reference_dir=reference_dir, published_samples=published_samples,
-    published_start_scale=published_start_scale, compare_training=compare_training))
+run = start_notebook("03_published_generators", run_dir=run_dir, seed=seed)
 
 # %% [markdown]
 # ## 1. Which generator
@@ -85,7 +80,7 @@ run = start_notebook("03_published_generators", run_dir=run_dir, seed=seed, para
 
 # %%
 if published_image_id:
-    imported = pretrained.published_model(published_image_id, published_dir)
+    imported = download.published_model(published_image_id, published_dir)
     ref_dir = Path(checkpoint.read_meta(imported)["source"]["reference_dir"])
 else:
     ref_dir = Path(reference_dir)
@@ -101,7 +96,7 @@ print({p.name: f"{p.stat().st_size / 1e6:.2f} MB" for p in sorted(ref_dir.glob("
 # would import and *call* each of them.
 
 # %%
-for name in safeload.pickle_globals(ref_dir / "Gs.pth"):
+for name in unpickler.pickle_globals(ref_dir / "Gs.pth"):
     print(name)
 
 # %% [markdown]
@@ -118,8 +113,8 @@ class Trojan:
 
 torch.save([Trojan()], run.path("trojan.pth"))
 try:
-    safeload.load_pth(run.path("trojan.pth"))
-except safeload.UnsafePickleError as e:
+    unpickler.load_pth(run.path("trojan.pth"))
+except unpickler.UnsafePickleError as e:
     print("refused:", e)
 
 # %% [markdown]
@@ -136,7 +131,7 @@ except safeload.UnsafePickleError as e:
 training_image = Path(ref_dir) / "polyp_with_4_channels.png"
 source = checkpoint.read_meta(imported)["source"] if published_image_id else {}
 image_path = source.get("image_path") or (training_image if training_image.exists() else None)
-model_dir = reference.import_reference(ref_dir, run.path("imported_model"), image_path=image_path,
+model_dir = importer.import_reference(ref_dir, run.path("imported_model"), image_path=image_path,
                                        mask_path=source.get("mask_path"), overwrite=True)
 model = checkpoint.load_model(model_dir)
 pyramid, plan = model.pyramid, model.pyramid.plan
@@ -161,7 +156,7 @@ for s, (size, g, amp) in enumerate(zip(plan.sizes, pyramid.generators, pyramid.n
 # suite checks that the kit's error stays within 10 % of the reference's own.
 
 # %%
-ref = reference.read_reference(ref_dir)
+ref = importer.read_reference(ref_dir)
 check = compare_reconstructions(ref, pyramid)
 print(f"noise amplitudes implied by the replay vs stored: max relative error {check['noise_amp_rel_err']:.1e}")
 print(f"reconstruction RMSE to the real image: reference {check['rmse_reference']:.4f}, kit {check['rmse_kit']:.4f}")
@@ -178,18 +173,8 @@ run.figure(viz.plot_reconstruction_check(check), "reconstruction_check")
 # image's.
 
 # %%
-def draw_samples(pyr, n: int, start_scale: int, gen_seed: int):
-    # generate.generate_samples(pyr, n, seed=gen_seed, start_scale=start_scale) does this in
-    # batches, but seeds each sample on its own, so its samples differ from these.
-    g = torch.Generator().manual_seed(gen_seed)
-    noises = [torch.stack([draw_noise((4, *pyr.plan.sizes[s]), s, generator=g) for _ in range(n)])
-              for s in range(start_scale, pyr.num_trained)]
-    with torch.no_grad():
-        out = pyr.generate(noises, start_scale=start_scale).cpu()
-    return out[:, :3], out[:, 3] > 0
-
-
-images, masks = draw_samples(pyramid, published_samples, published_start_scale, seed)
+samples = generate.generate_samples(pyramid, published_samples, seed=seed, start_scale=published_start_scale)
+images, masks = samples.images, samples.masks
 real = model.reals[-1]
 run.figure(viz.plot_samples(real, images, masks, title="samples of the imported generator"), "published_samples")
 run.figure(viz.plot_sample_statistics(real, images, masks), "published_sample_statistics")
@@ -212,7 +197,11 @@ if compare_training:
     from singanseg_lib.kit import presets
     from singanseg_lib.singan import train
 
-    cfg = presets.config_from_preset(train.TrainConfig, preset, device=str(run.device))
+    try:  # the settings notebook 01 trained with in this run folder (its -p overrides included)
+        cfg = train.trained_config(synthetic.training_models(run_dir)[0], device=str(run.device))
+    except FileNotFoundError:
+        cfg = presets.config_from_preset(train.TrainConfig, preset, device=str(run.device))
+        run.note("notebook 01 has not run in this run folder: the comparison model uses the preset's settings")
     if source.get("image_path") and source.get("mask_path"):
         image = train.load_training_image(source["image_path"], source["mask_path"])
     else:  # the fixture: RGBA, the mask in the alpha channel
@@ -220,7 +209,9 @@ if compare_training:
         image = train.to_training_tensor(rgba[..., :3].copy(), rgba[..., 3] > 127)
     kit_model = train.train_model(image, run.path("kit_model"), cfg, seed=seed,
                                   source={"image_id": published_image_id or "reference fixture"}, progress=False)
-    kit_images, kit_masks = draw_samples(kit_model.pyramid, published_samples, published_start_scale, seed)
+    kit_samples = generate.generate_samples(kit_model.pyramid, published_samples, seed=seed,
+                                            start_scale=published_start_scale)
+    kit_images, kit_masks = kit_samples.images, kit_samples.masks
     run.figure(viz.plot_published_vs_kit(real, (images, masks), (kit_images, kit_masks),
                                           labels=("published", f"kit ({preset})")), "published_vs_kit")
     kit_shares = kit_masks.float().mean(dim=(1, 2))
@@ -249,7 +240,7 @@ run.save_metrics({
     else "reference-format test fixture (reference code, 30 iterations per scale)",
     "scales": pyramid.num_trained, "finest_size": list(plan.sizes[-1]), "saved_on": ref.saved_on,
     **{k: v for k, v in check.items() if isinstance(v, (int, float, list))},
-    "samples": published_samples, "start_scale": published_start_scale,
+    "samples": published_samples, "start_scale": published_start_scale, "sample_seeds": samples.seeds,
     "polyp_share_real": float((real[0, 3] > 0).float().mean()),
     "polyp_share_samples_mean": float(shares.mean()), "polyp_share_samples_sd": float(shares.std()),
     "channel_mean_samples": images.mean(dim=(0, 2, 3)).tolist(),

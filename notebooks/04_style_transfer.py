@@ -52,15 +52,11 @@ vgg19_weights: str = ""  # a vgg19-dcbb9e9d.pth file or its folder, empty for th
 # %%
 from pathlib import Path
 
-from singanseg_lib import viz
+from singanseg_lib import style, viz
 from singanseg_lib.kit.outputs import start_notebook
 from singanseg_lib.sampling.manifest import read_manifest
-from singanseg_lib import style
 
-run = start_notebook("04_style_transfer", run_dir=run_dir, seed=seed, params=dict(
-    preset=preset, seed=seed, synthetic_dir=synthetic_dir, st_ratios=st_ratios, st_steps=st_steps,
-    st_size=st_size, st_batch_size=st_batch_size, st_samples=st_samples,
-    allow_random_weights=allow_random_weights, vgg19_weights=vgg19_weights))
+run = start_notebook("04_style_transfer", run_dir=run_dir, seed=seed)
 set_dir = Path(synthetic_dir) if synthetic_dir else Path(run_dir) / "02_generation" / "synthetic"
 if not read_manifest(set_dir):
     raise FileNotFoundError(f"no synthetic set at {set_dir} (manifest.csv): run 02_generation first "

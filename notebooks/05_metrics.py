@@ -51,16 +51,12 @@ inception_weights: str = ""  # weights file for the SIFID network, empty for the
 # %%
 from pathlib import Path
 
-from singanseg_lib import metrics, viz
+from singanseg_lib import metrics, report, style, viz
 from singanseg_lib.kit.outputs import start_notebook
 from singanseg_lib.report.paper import paper_results
-from singanseg_lib.sampling.manifest import Pair, images_by_sample, match_pairs, read_manifest
-from singanseg_lib import style
+from singanseg_lib.sampling.manifest import MatchedPair, images_by_sample, match_pairs, read_manifest
 
-run = start_notebook("05_metrics", run_dir=run_dir, seed=seed, params=dict(
-    preset=preset, seed=seed, synthetic_dir=synthetic_dir, st_ratios=st_ratios, sifid_network=sifid_network,
-    sifid_dims=sifid_dims, fid_resize=fid_resize, allow_random_weights=allow_random_weights,
-    inception_weights=inception_weights))
+run = start_notebook("05_metrics", run_dir=run_dir, seed=seed)
 set_dir = Path(synthetic_dir) if synthetic_dir else Path(run_dir) / "02_generation" / "synthetic"
 if not read_manifest(set_dir):
     raise FileNotFoundError(f"no synthetic set at {set_dir} (manifest.csv): run 02_generation first")
@@ -69,6 +65,9 @@ missing = [str(d) for d in sets.values() if not read_manifest(d)]
 if missing:
     raise FileNotFoundError(f"styled sets missing: {', '.join(missing)}: run 04_style_transfer first")
 paper = paper_results()
+# the row keys of the paper's tables (paper_results.yaml) for our sets
+table1_rows = {"no ST": "no_st"} | {f"ST {r}": f"st_{style.ratio_tag(r)}" for r in st_ratios}
+table4_rows = {"no ST": "singan_seg", "ST 1:1000": "singan_seg_st"}
 
 # %% [markdown]
 # ## 1. The networks and their weights
@@ -104,7 +103,8 @@ print("FID:  ", fid_net.label, "\n  resize:", metrics.RESIZE_MODES[fid_resize])
 
 # %%
 first_pairs = match_pairs(None, set_dir)
-real_self = metrics.sifid_pairs([Pair(r, r) for r in sorted({p.real for p in first_pairs})[:2]], sifid_net,
+real_self_files = sorted({p.real for p in first_pairs})
+real_self = metrics.sifid_pairs([MatchedPair(r, r) for r in real_self_files[:2]], sifid_net,
                                 dims=sifid_dims)
 print(f"real vs itself: {real_self.mean:.2e} (paper: {paper['table1_sifid']['real_vs_real']:.2e})")
 styled_names = {r["image"] for r in read_manifest(sets[f"ST {st_ratios[-1]}"])}
@@ -112,14 +112,16 @@ sifid = {name: metrics.sifid_pairs([p for p in match_pairs(None, d) if p.name in
                                    dims=sifid_dims, resize_real=True) for name, d in sets.items()}
 
 # %%
-paper_rows = {"no ST": "no_st", "ST 1:1": "st_1_1", "ST 1:1000": "st_1_1000"}
+table1_sifid = report.mean_sd_entry(
+    {table1_rows[name]: list(result.by_sample().values()) for name, result in sifid.items()},
+    weights=sifid_net.label,
+    data=f"{len(sifid['no ST'].values)} synthetic images per row, each with its own real image",
+    settings=f"{sifid_dims} channels ({metrics.SIFID_DIMS[sifid_dims]}), mean ± SD over sets")
 table1 = {}
-for name, result in sifid.items():
-    per_set = list(result.by_sample().values())
-    ours = metrics.mean_sd(per_set)
-    ref = paper["table1_sifid"]["rows"].get(paper_rows.get(name, ""), {})
-    table1[name] = {"ours": ours, "paper": (ref["mean"], ref["sd"]) if ref else None, "sets": len(per_set)}
-    print(f"{name:>10}: SIFID {ours[0]:.4f} ± {ours[1]:.4f} over {len(per_set)} set(s)"
+for name in sifid:
+    ours, ref = table1_sifid["rows"][table1_rows[name]], paper["table1_sifid"]["rows"].get(table1_rows[name])
+    table1[name] = {"ours": (ours["mean"], ours["sd"]), "paper": (ref["mean"], ref["sd"]) if ref else None}
+    print(f"{name:>10}: SIFID {ours['mean']:.4f} ± {ours['sd']:.4f} over {len(ours['sets'])} set(s)"
           + (f"   paper {ref['mean']:.4f} ± {ref['sd']:.4f}" if ref else ""))
 fig = viz.plot_vs_paper(table1, metric=f"SIFID ({sifid_dims} ch, {sifid_network} Inception)", note=note)
 run.figure(fig, "table1_sifid")
@@ -137,17 +139,20 @@ run.figure(fig, "sifid_spread")
 # compare our rows with each other first. The real set's features are cached between runs.
 
 # %%
-real_files = sorted({p.real for p in first_pairs})
+real_files = real_self_files
 fid = {}
 for name, d in sets.items():
     by_sample = {f"sample_{k}": [f for f in files if f.name in styled_names] for k, files in images_by_sample(d).items()}
     fid[name] = metrics.fid_sets(real_files, {k: v for k, v in by_sample.items() if v}, net=fid_net,
                                  resize=fid_resize, batch_size=fid_batch_size)
-paper_fid = {"no ST": paper["table4_fid_gans"]["rows"]["singan_seg"],
-             f"ST {st_ratios[-1]}": paper["table4_fid_gans"]["rows"]["singan_seg_st"]}
+table4_rows |= {name: f"singan_seg_st_{style.ratio_tag(name[3:])}" for name in fid if name not in table4_rows}
+table4_fid_gans = report.mean_sd_entry(
+    {table4_rows[name]: list(result.values.values()) for name, result in fid.items()}, weights=fid_net.label,
+    data=f"{len(real_files)} real images vs sets of sample k of each (the paper: 1,000 vs 1,000)",
+    settings=f"resize {fid_resize} ({metrics.RESIZE_MODES[fid_resize]}), mean ± SD over sets")
 table4 = {}
 for name, result in fid.items():
-    ref = paper_fid.get(name)
+    ref = paper["table4_fid_gans"]["rows"].get(table4_rows[name])
     table4[name] = {"ours": (result.mean, result.sd), "paper": (ref["mean"], ref["sd"]) if ref else None}
     print(f"{name:>10}: FID {result.mean:7.2f} ± {result.sd:.2f}  ({len(result.values)} set(s) of "
           f"{max(result.n_synthetic.values())} vs {result.n_real} real)"
@@ -159,11 +164,9 @@ run.figure(fig, "table4_fid")
 run.save_metrics({
     "sifid": {name: r.as_dict() for name, r in sifid.items()},
     "sifid_real_vs_real": real_self.mean,
-    "table1_sifid": {k: {"ours_mean": v["ours"][0], "ours_sd": v["ours"][1], "sets": v["sets"],
-                         "paper": v["paper"]} for k, v in table1.items()},
+    "table1_sifid": table1_sifid,
     "fid": {name: r.as_dict() for name, r in fid.items()},
-    "table4_fid": {k: {"ours_mean": v["ours"][0], "ours_sd": v["ours"][1], "paper": v["paper"]}
-                   for k, v in table4.items()},
+    "table4_fid_gans": table4_fid_gans,
     "sifid_weights": sifid_net.label, "fid_weights": fid_net.label,
     **({"note": note} if note else {}),
 })

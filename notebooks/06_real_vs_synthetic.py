@@ -37,16 +37,6 @@
 # style transfer narrows the gap (the paper: yes, 1:1000 best), and whether more samples per image
 # help. At the end: how far this run is from the paper's, and why.
 
-# %%
-from singanseg_lib import viz
-from singanseg_lib.kit.files import atomic_write_json
-from singanseg_lib.kit.outputs import start_notebook
-from singanseg_lib import report
-from singanseg_lib.segmentation import experiments
-from singanseg_lib.segmentation import pairs as segdata
-from singanseg_lib.segmentation import results as seg_results
-from singanseg_lib.segmentation import unetpp as segment
-
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # results; synthetic sets are read from <run_dir>/02_generation/
@@ -70,15 +60,14 @@ seg_fake_ns: list = [1, 2]  # FAKE-N: synthetic samples per training image (pape
 seg_st: list = ["none", "1_1", "1_1000"]  # synthetic sets: none (no style transfer) or a content:style ratio
 
 # %%
-run = start_notebook("06_real_vs_synthetic", run_dir=run_dir, seed=seed, device=device, params=dict(
-    preset=preset, data_dir=data_dir, seg_encoder=seg_encoder, seg_encoder_weights=seg_encoder_weights,
-    seg_decoder_channels=seg_decoder_channels, seg_image_size=seg_image_size, seg_epochs=seg_epochs, seg_lr=seg_lr,
-    seg_lr_drop_epoch=seg_lr_drop_epoch, seg_lr_after_drop=seg_lr_after_drop, seg_batch_size=seg_batch_size,
-    seg_augment=seg_augment, seg_channels_last=seg_channels_last, seg_folds=seg_folds, seg_fake_ns=seg_fake_ns,
-    seg_st=seg_st))
-config = segment.config_from_params(run.params)
-real = segdata.list_real_pairs(data_dir)
-sets = segdata.load_sets(run_dir, seg_st)
+from singanseg_lib import data, report, viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.segmentation import experiments, pairs, results, unetpp
+
+run = start_notebook("06_real_vs_synthetic", run_dir=run_dir, seed=seed, device=device)
+config = unetpp.config_from_params(run.params)
+real = pairs.list_real_pairs(data_dir)
+sets = pairs.load_sets(run_dir, seg_st)
 print(config)
 
 # %% [markdown]
@@ -92,13 +81,13 @@ print(config)
 # a few.) Validation uses every image of the held-out fold, with or without a model.
 
 # %%
-modelled = segdata.modelled_ids(sets, min_samples=max(seg_fake_ns))
-folds, folds_source = experiments.series_folds(run_dir, [p.source for p in real], k=seg_folds, seed=seed)
+modelled = pairs.modelled_ids(sets, min_samples=max(seg_fake_ns))
+split = experiments.series_folds(run_dir, [p.source for p in real], k=seg_folds, seed=seed)
+data.save_folds(split, run.path("folds.json"))
+folds = split.folds
 run_folds = experiments.trainable_folds(folds, modelled)
-atomic_write_json(run.path("folds.json"), {"source": folds_source, "folds": folds, "modelled": modelled,
-                                           "validation_folds_run": run_folds})
-print(f"split: {folds_source}; validation folds run: {[f + 1 for f in run_folds]}")
-seg_results.fold_summary(folds, modelled)
+print(f"split: {split.source}; validation folds run: {[f + 1 for f in run_folds]}")
+results.fold_summary(folds, modelled)
 
 # %% [markdown]
 # One training image of fold 1's training set and its synthetic samples in each set: the
@@ -106,9 +95,9 @@ seg_results.fold_summary(folds, modelled)
 
 # %%
 example = next(p for p in real if p.source in modelled)
-rows = [[p for p in [example] + [s for s in pairs if s.source == example.source][:max(seg_fake_ns)]]
-        for pairs in sets.values()]
-shown = [[viz.overlay_mask(*segdata.read_pair(p, 256)) for p in row] for row in rows]
+rows = [[p for p in [example] + [s for s in set_pairs if s.source == example.source][:max(seg_fake_ns)]]
+        for set_pairs in sets.values()]
+shown = [[viz.overlay_mask(*pairs.read_pair(p, 256)) for p in row] for row in rows]
 fig = viz.image_grid(shown, row_labels=[f"set: {st}" for st in sets], suptitle=f"{example.source}: real, then its samples")
 run.figure(fig, "training_examples")
 
@@ -125,7 +114,7 @@ specs = experiments.plan_real_vs_fake(real, folds, sets, fake_ns=seg_fake_ns, co
                                       modelled=modelled, only_folds=run_folds)
 print(f"{len(specs)} trainings: {len(run_folds)} folds x (REAL + {len(seg_fake_ns)} FAKE-N x {len(sets)} sets); "
       f"training sizes {sorted({len(s.train) for s in specs})} images, validation {sorted({len(s.val) for s in specs})}")
-results = experiments.run_experiment(specs, run.path("runs"), device=run.device)
+outcomes = experiments.run_experiment(specs, run.path("runs"), device=run.device)
 
 # %% [markdown]
 # ## Table 2: ours beside the paper's
@@ -134,7 +123,7 @@ results = experiments.run_experiment(specs, run.path("runs"), device=run.device)
 # (micro average; the paper does not say which average it used), then averaged over the folds.
 
 # %%
-table = seg_results.summarise(results)
+table = results.summarise(outcomes)
 comparison = report.compare("table2_real_vs_fake", {"rows": table})
 report.to_frame(comparison)
 
@@ -149,7 +138,7 @@ run.figure(fig, "fig9_real_vs_fake_iou")
 # early and falls says the model starts to memorise its few training images.
 
 # %%
-run.figure(viz.plot_training_curves([r for r in results if r["fold"] == run_folds[0]]), "training_curves")
+run.figure(viz.plot_training_curves([r for r in outcomes if r["fold"] == run_folds[0]]), "training_curves")
 
 # %% [markdown]
 # What the models see: validation images of the first fold run, with the true mask and the predictions of the
@@ -157,7 +146,7 @@ run.figure(viz.plot_training_curves([r for r in results if r["fold"] == run_fold
 
 # %%
 fake_row = experiments.row_name(max(seg_fake_ns), list(sets)[-1])
-images, masks, predictions = seg_results.predict_rows(specs, run.path("runs"), ["real", fake_row], fold=run_folds[0],
+images, masks, predictions = results.predict_rows(specs, run.path("runs"), ["real", fake_row], fold=run_folds[0],
                                                      n=4, device=run.device)
 run.figure(viz.plot_predictions(images, masks, predictions), "predictions")
 
@@ -185,10 +174,10 @@ if interactive:
 # the table shows every row beside the paper's.
 
 # %%
-data = seg_results.data_description(data_dir, real, modelled, [segdata.find_synthetic_set(run_dir, st) for st in sets])
-entry = seg_results.table_entry(table, results, config, data=data, cv_folds=len(run_folds))
+data = results.data_description(data_dir, real, modelled, [pairs.find_synthetic_set(run_dir, st) for st in sets])
+entry = results.table_entry(table, outcomes, config, data=data, cv_folds=len(run_folds))
 if len(run_folds) < len(folds):
     run.note(f"only validation folds {[f + 1 for f in run_folds]} of {len(folds)} had models to train on")
 if "random init" in entry["weights"]:
     run.note("UNet++ encoder from random init: not comparable with the paper (ImageNet weights)")
-run.save_metrics({"table2_real_vs_fake": entry})
+run.save_metrics({"table2_real_vs_fake": entry, "modelled": modelled, "validation_folds_run": run_folds})

@@ -37,16 +37,6 @@
 # Fig 11, the gap between the curves at small R (the paper: +30 % IoU at R = 5) and where it closes
 # (the paper: around R = 25); and whether the gain survives classic augmentation.
 
-# %%
-from singanseg_lib import viz
-from singanseg_lib.kit.files import atomic_write_json
-from singanseg_lib.kit.outputs import start_notebook
-from singanseg_lib import report
-from singanseg_lib.segmentation import experiments
-from singanseg_lib.segmentation import pairs as segdata
-from singanseg_lib.segmentation import results as seg_results
-from singanseg_lib.segmentation import unetpp as segment
-
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # results; the ST 1:1000 synthetic set is read from notebook 04's output
@@ -69,15 +59,14 @@ seg_small_r: list = [1, 2, 3, 4, 5]  # numbers R of real training images (paper:
 seg_small_per_image: int = 2  # synthetic samples per real image (paper: 10; at most st_samples)
 
 # %%
-run = start_notebook("07_small_data", run_dir=run_dir, seed=seed, device=device, params=dict(
-    preset=preset, data_dir=data_dir, seg_encoder=seg_encoder, seg_encoder_weights=seg_encoder_weights,
-    seg_decoder_channels=seg_decoder_channels, seg_image_size=seg_image_size, seg_lr=seg_lr,
-    seg_lr_drop_epoch=seg_lr_drop_epoch, seg_lr_after_drop=seg_lr_after_drop, seg_batch_size=seg_batch_size,
-    seg_channels_last=seg_channels_last, seg_folds=seg_folds, seg_small_epochs=seg_small_epochs,
-    seg_small_r=seg_small_r, seg_small_per_image=seg_small_per_image))
-config = segment.config_from_params(run.params, epochs=seg_small_epochs)
-real = segdata.list_real_pairs(data_dir)
-synthetic = segdata.load_sets(run_dir, ["1_1000"])["1_1000"]
+from singanseg_lib import data, report, viz
+from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.segmentation import experiments, pairs, results, unetpp
+
+run = start_notebook("07_small_data", run_dir=run_dir, seed=seed, device=device)
+config = unetpp.config_from_params(run.params, epochs=seg_small_epochs)
+real = pairs.list_real_pairs(data_dir)
+synthetic = pairs.load_sets(run_dir, ["1_1000"])["1_1000"]
 print(config)
 
 # %% [markdown]
@@ -89,15 +78,16 @@ print(config)
 # a classroom run has models for a few images only, so its R stops at the size of that pool.
 
 # %%
-modelled = segdata.modelled_ids({"1_1000": synthetic}, min_samples=seg_small_per_image)
-folds, folds_source = experiments.series_folds(run_dir, [p.source for p in real], k=seg_folds, seed=seed)
+modelled = pairs.modelled_ids({"1_1000": synthetic}, min_samples=seg_small_per_image)
+split = experiments.series_folds(run_dir, [p.source for p in real], k=seg_folds, seed=seed)
+data.save_folds(split, run.path("folds.json"))
+folds = split.folds
 pool = [i for i in folds[0] if i in modelled]
 r_values = [r for r in seg_small_r if r <= len(pool)]
-atomic_write_json(run.path("folds.json"), {"source": folds_source, "folds": folds, "pool": pool, "r": r_values})
-print(f"split: {folds_source}; fold 1 has {len(pool)} image(s) with a model: R = {r_values}")
+print(f"split: {split.source}; fold 1 has {len(pool)} image(s) with a model: R = {r_values}")
 if len(r_values) < len(seg_small_r):
     run.note(f"R = {[r for r in seg_small_r if r > len(pool)]} skipped: fold 1 has {len(pool)} image(s) with a model")
-seg_results.fold_summary(folds, modelled)
+results.fold_summary(folds, modelled)
 
 # %%
 specs = experiments.plan_small_data(real, folds, synthetic, r_values=r_values, per_image=seg_small_per_image,
@@ -111,7 +101,7 @@ print(f"{len(specs)} trainings; validation: {len(specs[0].val)} real images of f
 # sizes; their SinGAN-Seg samples vary the polyp's shape and size around each one.
 
 # %%
-real_shares, fake_shares = seg_results.small_data_shares(specs)
+real_shares, fake_shares = results.small_data_shares(specs)
 run.figure(viz.plot_polyp_share_histograms(real_shares, fake_shares), "fig10_polyp_share")
 
 # %% [markdown]
@@ -121,9 +111,9 @@ run.figure(viz.plot_polyp_share_histograms(real_shares, fake_shares), "fig10_pol
 # validation IoU.
 
 # %%
-results = experiments.run_experiment(specs, run.path("runs"), device=run.device)
-plain = seg_results.summarise(results)
-augmented = seg_results.summarise(results, variant="albumentations")
+outcomes = experiments.run_experiment(specs, run.path("runs"), device=run.device)
+plain = results.summarise(outcomes)
+augmented = results.summarise(outcomes, variant="albumentations")
 
 # %% [markdown]
 # ## Table 3: ours beside the paper's
@@ -132,15 +122,15 @@ augmented = seg_results.summarise(results, variant="albumentations")
 # when a classroom run makes fewer than 10 samples per image.
 
 # %%
-report.to_frame(report.compare("table3_small_data", seg_results.table_entry(plain, results, config, data="",
+report.to_frame(report.compare("table3_small_data", results.table_entry(plain, outcomes, config, data="",
                                                                             per_image=seg_small_per_image)))
 
 # %% [markdown]
 # And the Discussion's variant, Albumentations on both sides (the paper gives no table for it):
 
 # %%
-report.to_frame(report.compare("table3_small_data_albumentations", seg_results.table_entry(
-    augmented, results, config, data="", per_image=seg_small_per_image)))
+report.to_frame(report.compare("table3_small_data_albumentations", results.table_entry(
+    augmented, outcomes, config, data="", per_image=seg_small_per_image)))
 
 # %%
 paper_rows = report.paper_results()["table3_small_data"]["rows"]
@@ -153,16 +143,16 @@ run.figure(fig, "fig11_small_data_iou")
 # Positive numbers mean the synthetic data trained a better model.
 
 # %%
-gains = {"no augmentation": seg_results.small_data_gains(plain, per_image=seg_small_per_image),
-         "Albumentations": seg_results.small_data_gains(augmented, per_image=seg_small_per_image)}
+gains = {"no augmentation": results.small_data_gains(plain, per_image=seg_small_per_image),
+         "Albumentations": results.small_data_gains(augmented, per_image=seg_small_per_image)}
 for variant, by_r in gains.items():
     print(f"{variant:>16}: " + ", ".join(f"R={r}: {g:+.3f}" for r, g in by_r.items()))
 
 # %%
-run.figure(viz.plot_training_curves([r for r in results if not r["variant"]]), "training_curves")
+run.figure(viz.plot_training_curves([r for r in outcomes if not r["variant"]]), "training_curves")
 r_max = max(r_values)
 rows = [f"real_{r_max}", f"fake_{seg_small_per_image * r_max}"]
-images, masks, predictions = seg_results.predict_rows(specs, run.path("runs"), rows, n=4, device=run.device)
+images, masks, predictions = results.predict_rows(specs, run.path("runs"), rows, n=4, device=run.device)
 run.figure(viz.plot_predictions(images, masks, predictions), "predictions")
 
 # %%
@@ -188,11 +178,11 @@ if interactive:
 # reproduces the experiment itself.
 
 # %%
-data = seg_results.data_description(data_dir, real, modelled, [segdata.find_synthetic_set(run_dir, "1_1000")])
-entries = {"table3_small_data": seg_results.table_entry(plain, [r for r in results if not r["variant"]], config,
+data = results.data_description(data_dir, real, modelled, [pairs.find_synthetic_set(run_dir, "1_1000")])
+entries = {"table3_small_data": results.table_entry(plain, [r for r in outcomes if not r["variant"]], config,
                                                        data=data, per_image=seg_small_per_image),
-           "table3_small_data_albumentations": seg_results.table_entry(
-               augmented, [r for r in results if r["variant"]], config, data=data, per_image=seg_small_per_image)}
+           "table3_small_data_albumentations": results.table_entry(
+               augmented, [r for r in outcomes if r["variant"]], config, data=data, per_image=seg_small_per_image)}
 if any("random init" in e["weights"] for e in entries.values()):
     run.note("UNet++ encoder from random init: not comparable with the paper (ImageNet weights)")
-run.save_metrics({**entries, "iou_gain_fake_minus_real": gains})
+run.save_metrics({**entries, "iou_gain_fake_minus_real": gains, "pool": pool, "r": r_values})

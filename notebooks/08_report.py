@@ -35,13 +35,6 @@
 # The same report is written as `report.md` and `report.html` in this notebook's folder, with the
 # figures of every notebook below the tables.
 
-# %%
-from IPython.display import Markdown, display
-
-from singanseg_lib import viz
-from singanseg_lib.kit.outputs import start_notebook
-from singanseg_lib import report
-
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # the run whose notebooks' metrics.json are reported
@@ -49,7 +42,12 @@ seed: int = 0  # recorded with the report (nothing random happens here)
 interactive: bool = False  # no widgets in this notebook; kept for the series' conventions
 
 # %%
-run = start_notebook("08_report", run_dir=run_dir, seed=seed, params=dict(preset=preset))
+from IPython.display import Markdown, display
+
+from singanseg_lib import report, viz
+from singanseg_lib.kit.outputs import start_notebook
+
+run = start_notebook("08_report", run_dir=run_dir, seed=seed)
 tables = report.build_report(run_dir)
 print(f"{sum(any(src == 'ours' and cells[0] != report.NOT_RUN for _, src, cells in t.lines) for t in tables)} "
       f"of {len(tables)} tables have results in {run_dir}")

@@ -22,13 +22,13 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 
-from singanseg_lib.data.folders import Dataset, Pair, load_dataset  # noqa: E402
+from singanseg_lib.data.folders import Dataset, DatasetPair, load_dataset  # noqa: E402
 from singanseg_lib.kit.files import read_sha256sums, sha256_file  # noqa: E402
 
 SAMPLE_SIZE = 36
 
 
-def select_sample(dataset: Dataset, n: int = SAMPLE_SIZE) -> list[Pair]:
+def select_sample(dataset: Dataset, n: int = SAMPLE_SIZE) -> list[DatasetPair]:
     """The ``n`` pairs of the sample, in rank order (see the module docstring)."""
     ranked = sorted(dataset, key=lambda p: (p.polyp_share, p.id))
     last = len(ranked) - 1
@@ -45,13 +45,13 @@ def select_sample(dataset: Dataset, n: int = SAMPLE_SIZE) -> list[Pair]:
     return [ranked[r] for r in sorted(chosen)]
 
 
-def sums_text(pairs: list[Pair]) -> str:
+def sums_text(pairs: list[DatasetPair]) -> str:
     """The ``SHA256SUMS`` listing of the copied files, images first, sorted by name."""
     rows = [(f"images/{p.image.name}", p.image) for p in pairs] + [(f"masks/{p.mask.name}", p.mask) for p in pairs]
     return "".join(f"{sha256_file(src)}  {name}\n" for name, src in sorted(rows))
 
 
-def write_sample(pairs: list[Pair], dest: Path) -> None:
+def write_sample(pairs: list[DatasetPair], dest: Path) -> None:
     """Copy the pairs into ``dest`` (made in a temporary sibling, renamed into place when complete)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
@@ -67,7 +67,7 @@ def write_sample(pairs: list[Pair], dest: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def check_sample(pairs: list[Pair], dest: Path) -> list[str]:
+def check_sample(pairs: list[DatasetPair], dest: Path) -> list[str]:
     """Differences between the selection and ``dest`` (empty when they agree byte for byte)."""
     want = {name: digest for digest, name in
             (line.split("  ") for line in sums_text(pairs).splitlines())}

@@ -122,10 +122,20 @@ def test_singular_folder_names_and_ignored_files(tmp_path):
     _save(_mask(), tmp_path / "mask" / "a.png")
     (tmp_path / "image" / ".DS_Store").write_bytes(b"\0")
     (tmp_path / "bboxes.json").write_text("{}")
-    _save(_img(), tmp_path / "image" / "b.bmp")
-    with pytest.warns(data.DataWarning, match="b.bmp"):
+    _save(_img(), tmp_path / "image" / "b.gif")  # an image format the kit does not read
+    with pytest.warns(data.DataWarning, match="b.gif"):
         ds = data.load_dataset(tmp_path, progress=False)
-    assert ds.ids == ["a"] and any("b.bmp" in w and "not jpg/png/tif" in w for w in ds.warnings)
+    hint = "not " + "/".join(s.lstrip(".") for s in data.IMAGE_SUFFIXES)
+    assert ds.ids == ["a"] and any("b.gif" in w and hint in w for w in ds.warnings)
+
+
+def test_bmp_and_webp_are_read(tmp_path):
+    _save(_img(), tmp_path / "images" / "a.bmp")
+    _save(_mask(), tmp_path / "masks" / "a.png")
+    _save(_img(seed=1), tmp_path / "images" / "b.webp")
+    _save(_mask(), tmp_path / "masks" / "b.bmp")
+    ds = data.load_dataset(tmp_path, progress=False)
+    assert ds.ids == ["a", "b"] and ds.read("b")[1].any()
 
 
 def test_no_layout_found_points_to_a_nested_data_set(tmp_path):

@@ -29,24 +29,27 @@ def data(tmp_path_factory):
     return real, modelled, sets, root
 
 
-def test_series_folds_follow_notebook_00(tmp_path):
-    from singanseg_lib.data.folds import make_folds, save_folds
+def test_series_folds_follow_notebook_00_and_round_trip(tmp_path):
+    from singanseg_lib.data.folds import load_folds, make_folds, save_folds
 
     ids = [f"i{n}" for n in range(10)]
-    folds, source = experiments.series_folds(tmp_path, ids, k=3, seed=5)
-    assert folds == [list(f) for f in make_folds(ids, 3, seed=5).folds] and "made here" in source
-    assert sorted(i for f in folds for i in f) == ids
+    made = experiments.series_folds(tmp_path, ids, k=3, seed=5)
+    assert made.folds == make_folds(ids, 3, seed=5).folds and "made here" in made.source
+    assert sorted(i for f in made.folds for i in f) == ids
     saved = make_folds(ids, 3, seed=9)
     save_folds(saved, tmp_path / "00_data" / "folds.json")
-    assert experiments.series_folds(tmp_path, ids, k=3, seed=5) == ([list(f) for f in saved.folds],
-                                                                   str(tmp_path / "00_data" / "folds.json"))
-    other, source = experiments.series_folds(tmp_path, ids[:9], k=3, seed=5)
-    assert other == [list(f) for f in make_folds(ids[:9], 3, seed=5).folds] and "other images" in source
+    found = experiments.series_folds(tmp_path, ids, k=3, seed=5)
+    assert found.folds == saved.folds and found.source == str(tmp_path / "00_data" / "folds.json")
+    other = experiments.series_folds(tmp_path, ids[:9], k=3, seed=5)
+    assert other.folds == make_folds(ids[:9], 3, seed=5).folds and "other images" in other.source
+    # what notebooks 06 and 07 write is what load_folds reads
+    save_folds(other, tmp_path / "06" / "folds.json")
+    assert load_folds(tmp_path / "06" / "folds.json") == other
     assert experiments.trainable_folds([["a", "b"], ["c"], ["d"]], ["a"]) == [1, 2]
 
 
 def _folds(real, seed=0):
-    return experiments.series_folds("/nonexistent", [p.source for p in real], k=3, seed=seed)[0]
+    return experiments.series_folds("/nonexistent", [p.source for p in real], k=3, seed=seed).folds
 
 
 def test_experiment1_never_trains_on_validation_images(data):
@@ -76,7 +79,7 @@ def test_leaky_splits_are_caught(data, tmp_path):
     real, modelled, sets, root = data
     folds = _folds(real)
     # 1. overlapping folds: an image in training and validation folds at once
-    leaky_folds = [folds[0] + [folds[1][0]], folds[1], folds[2]]
+    leaky_folds = [list(folds[0]) + [folds[1][0]], folds[1], folds[2]]
     with pytest.raises(LeakageError, match="overlap"):
         experiments.real_vs_fake_training(real, leaky_folds, 0)
     # 2. a training list that takes every synthetic sample, whatever image its model was trained on

@@ -7,8 +7,8 @@ import yaml
 
 
 def _requirements(repo):
-    return [l.strip() for l in (repo / "requirements.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    return [line.strip() for line in (repo / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def test_environment_yml_matches_requirements(repo):

@@ -16,6 +16,7 @@ from pytorch_fid.fid_score import calculate_frechet_distance
 from toy_sets import make_reals, make_set
 
 from singanseg_lib import cli
+from singanseg_lib.data.images import read_image
 from singanseg_lib.kit.weights import RANDOM_NOTE, random_weights
 from singanseg_lib.metrics import (
     FidResult,
@@ -31,7 +32,7 @@ from singanseg_lib.metrics import (
     sifid_pairs,
 )
 from singanseg_lib.metrics.inception import random_inception
-from singanseg_lib.sampling.manifest import images_by_sample, match_pairs, read_rgb
+from singanseg_lib.sampling.manifest import images_by_sample, match_pairs
 
 pytestmark = pytest.mark.usefixtures("offline")
 
@@ -149,7 +150,7 @@ def test_unmatched_and_different_size_pairs_are_errors(folders, net):
     resized = sifid_pairs(match_pairs(tmp / "real", small), net, resize_real=True, progress=False)
     assert resized.resized_real and np.isfinite(resized.mean)
     with pytest.raises(ValueError, match="one size"):
-        sifid(read_rgb(reals[0]), read_rgb(small / f"{reals[0].stem}.png"), net)
+        sifid(read_image(reals[0]), read_image(small / f"{reals[0].stem}.png"), net)
 
 
 def test_clean_resize_is_antialiased(tmp_path):

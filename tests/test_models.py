@@ -2,7 +2,7 @@ import copy
 
 import torch
 
-from singanseg_lib.singan import models
+from singanseg_lib.singan import models, noise
 from singanseg_lib.singan.pyramid import plan_scales
 
 
@@ -44,7 +44,7 @@ def test_reconstruction_path_equals_start_scale_beyond_trained():
 def test_batched_generation_equals_one_by_one():
     pyr = _pyramid()
     gens = [torch.Generator().manual_seed(k) for k in range(3)]
-    noises = [torch.stack([models.draw_noise((4, *pyr.plan.sizes[s]), s, generator=g) for g in gens])
+    noises = [torch.stack([noise.draw_noise((4, *pyr.plan.sizes[s]), s, generator=g) for g in gens])
               for s in range(3)]
     with torch.no_grad():
         batch = pyr.generate(noises)
@@ -54,9 +54,9 @@ def test_batched_generation_equals_one_by_one():
 
 
 def test_coarsest_noise_is_one_channel_repeated():
-    z = models.draw_noise((4, 5, 6), 0, generator=torch.Generator().manual_seed(0))
+    z = noise.draw_noise((4, 5, 6), 0, generator=torch.Generator().manual_seed(0))
     assert all(torch.equal(z[0], z[c]) for c in range(4))
-    z1 = models.draw_noise((4, 5, 6), 1, generator=torch.Generator().manual_seed(0))
+    z1 = noise.draw_noise((4, 5, 6), 1, generator=torch.Generator().manual_seed(0))
     assert not torch.equal(z1[0], z1[1])
 
 

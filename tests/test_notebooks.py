@@ -44,6 +44,8 @@ def test_parameters_cell_annotated(nb):
         assert p["help"].strip(), f"{nb.name}: {name} has no comment saying what it is"
     source = nb.with_suffix(".py").read_text()
     assert f'start_notebook("{nb.stem}"' in source, f"{nb.name} must write into its own folder {nb.stem}/"
+    code = [tags for kind, _, tags in _cells(nbformat.read(nb, as_version=4)) if kind == "code"]
+    assert "parameters" in code[0], f"{nb.name}: the parameters cell must be the first code cell"
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=ids)
@@ -79,6 +81,11 @@ def test_notebook_runs_on_smoke_preset(nb, smoke_run_dir):
     record = json.loads((out / "metrics.json").read_text())
     assert record["notebook"] == nb.stem and record["seed"] == presets.load_preset("smoke")["seed"]
     assert record["preset"] == "smoke" and record["metrics"]
+    # every parameter of the parameters cell is recorded, with the value the run gave it
+    declared = runner.notebook_parameters(nb)
+    assert set(declared) <= set(record["parameters"]), set(declared) - set(record["parameters"])
+    for name, value in plans[0].parameters.items():
+        assert record["parameters"][name] == value, name
     assert record["figures"], f"{nb.stem} saved no figure"
     for name in record["figures"]:
         assert (out / name).stat().st_size > 1000, f"{nb.stem}: figure {name} is empty"

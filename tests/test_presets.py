@@ -56,3 +56,13 @@ def test_bad_preset_files_named(tmp_path, text, match):
     p.write_text(text)
     with pytest.raises(ValueError, match=match):
         presets.load_preset(p)
+
+
+def test_hint_from_name_reads_notebook_annotations():
+    from typing import Optional
+
+    assert presets.hint_from_name("int") is int and presets.hint_from_name("list[int]") == list[int]
+    assert presets.hint_from_name("Optional[str]") == Optional[str] == presets.hint_from_name("typing.Optional[str]")
+    assert presets.check_type("x", None, presets.hint_from_name("str | None")) is None
+    for text in ("", "None", "MyType", "__import__('os')", "int.__class__", "list[int] | 3"):
+        assert presets.hint_from_name(text) is None

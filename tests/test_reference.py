@@ -19,7 +19,8 @@ from singanseg_lib.published import importer as reference
 from singanseg_lib.published import replay as rr
 from singanseg_lib.published.unpickler import PickledObject, PthFormatError, UnsafePickleError, load_pth
 from singanseg_lib.singan import checkpoint
-from singanseg_lib.singan.models import draw_noise, init_weights
+from singanseg_lib.singan.models import init_weights
+from singanseg_lib.singan.noise import draw_noise
 from singanseg_lib.singan.pyramid import plan_scales
 
 ORIGINAL = (529, 622)  # polyp_with_4_channels.png, from which the fixture was trained

@@ -11,6 +11,9 @@ from singanseg_lib.report import tables as report
 SHARED_PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper_results.yaml"
 
 
+RANDOM = "fid_inception: random weights: not comparable with the paper"
+
+
 def _write(run_dir, name, metrics, figure=True):
     run = start_notebook(name, run_dir=run_dir, seed=7, params={"preset": "smoke"}, verbose=False)
     if figure:
@@ -26,14 +29,10 @@ def partial_run(tmp_path):
     _write(run_dir, "06_real_vs_synthetic", {"table2_real_vs_fake": {
         "rows": {"real": ours, "fake1_st_1_1000": {**ours, "iou": 0.65}},
         "weights": "random init (not comparable with the paper)", "data": "sample <b>36</b> images"}})
-    # notebook 05's own layout of Tables 1 and 4 (as its save_metrics writes them)
+    # notebook 05 builds its Tables 1 and 4 with mean_sd_entry
     _write(run_dir, "05_metrics", {
-        "sifid": {"no ST": {"sifid_mean": 0.4, "dims": 64, "network": "fid", "sifid_by_set": {"0": 0.38, "1": 0.42}}},
-        "table1_sifid": {"no ST": {"ours_mean": 0.4, "ours_sd": 0.02, "sets": 2, "paper": [0.3497, 0.0025]}},
-        "fid": {"ST 1:1000": {"fid_by_set": {"sample_0": 150.0}, "network": "fid", "resize": "clean", "n_real": 10}},
-        "table4_fid": {"ST 1:1000": {"ours_mean": 150.0, "ours_sd": float("nan"), "paper": [43.46, 0.26]}},
-        "sifid_weights": "fid_inception: random weights: not comparable with the paper",
-        "fid_weights": "fid_inception: random weights: not comparable with the paper"})
+        "table1_sifid": report.mean_sd_entry({"no_st": [0.38, 0.42]}, weights=RANDOM, settings="64 channels"),
+        "table4_fid_gans": report.mean_sd_entry({"singan_seg_st": [150.0]}, weights=RANDOM, settings="resize clean")})
     return run_dir
 
 
@@ -63,7 +62,7 @@ def test_missing_experiments_say_not_run(partial_run):
     t3b = tables["table3_small_data_albumentations"]
     assert {src for _, src, _ in t3b.lines} == {"ours"} and len(t3b.lines) == 20
     t1 = {(r, s): c for r, s, c in tables["table1_sifid"].lines}
-    assert t1[("no_st", "ours")] == ["0.4000", "0.0200", "0.3800, 0.4200"]
+    assert t1[("no_st", "ours")] == ["0.4000", "0.0283", "0.3800, 0.4200"]  # sample SD of the two sets
     assert t1[("st_1_1000", "ours")][0] == report.NOT_RUN
     assert "random weights" in tables["table1_sifid"].context["weights"]
     assert "64 channels" in tables["table1_sifid"].context["settings"]

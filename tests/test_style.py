@@ -11,9 +11,10 @@ from PIL import Image
 from toy_sets import make_reals, make_set
 
 from singanseg_lib import cli
+from singanseg_lib.data.images import read_image
 from singanseg_lib.kit.files import OutputExistsError
 from singanseg_lib.kit.weights import RANDOM_NOTE, random_weights
-from singanseg_lib.sampling.manifest import read_manifest, read_rgb
+from singanseg_lib.sampling.manifest import read_manifest
 from singanseg_lib.style import transfer as style
 
 pytestmark = pytest.mark.usefixtures("offline")
@@ -106,8 +107,8 @@ def test_style_set_writes_a_resumable_styled_set(toy_set, vgg):
     source = {r["image"]: r for r in read_manifest(toy_set)}
     for row in rows:
         assert (out / row["mask"]).read_bytes() == (toy_set / row["mask"]).read_bytes()  # mask bit-identical
-        assert read_rgb(out / row["image"]).shape == read_rgb(toy_set / row["image"]).shape
-        assert not np.array_equal(read_rgb(out / row["image"]), read_rgb(toy_set / row["image"]))
+        assert read_image(out / row["image"]).shape == read_image(toy_set / row["image"]).shape
+        assert not np.array_equal(read_image(out / row["image"]), read_image(toy_set / row["image"]))
         assert row["st_ratio"] == "1:1000" and row["st_steps"] == "4" and RANDOM_NOTE in row["st_weights"]
         assert row["source_path"] == source[row["image"]]["source_path"] and row["seed"] == source[row["image"]]["seed"]
     again = style.style_set(toy_set, ratio="1:1000", steps=4, vgg=vgg, progress=False)
@@ -144,7 +145,7 @@ def test_working_size_keeps_the_image_size_and_samples_limit(toy_set, vgg):
     for row in rows:
         assert Image.open(summary.out_dir / row["image"]).size == (36, 30)
         # only the (smooth) change is upsampled: 2 steps move colours a little and keep the detail
-        styled, source = read_rgb(summary.out_dir / row["image"]), read_rgb(toy_set / row["image"])
+        styled, source = read_image(summary.out_dir / row["image"]), read_image(toy_set / row["image"])
         diff = styled.astype(float) - source
         assert 0 < np.abs(diff).mean() < 3
         assert np.abs(np.diff(diff, axis=1)).mean() < 0.2 * np.abs(np.diff(source.astype(float), axis=1)).mean()

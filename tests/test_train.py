@@ -18,7 +18,7 @@ from singanseg_lib.kit import presets
 from singanseg_lib.singan import diagnostics as train_summary
 from singanseg_lib.singan import train
 from singanseg_lib.singan.checkpoint import load_model
-from singanseg_lib.singan.models import draw_noise
+from singanseg_lib.singan.noise import draw_noise
 
 POLYP = FIXTURES / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"  # 622x529 RGBA, mask in alpha
 

@@ -46,6 +46,17 @@ def test_polyp_share_histogram_counts_in_5_point_bins(tmp_path):
     assert _saved(fig, tmp_path, "fig6") > 5000
 
 
+def test_every_share_histogram_has_bin_width_in_percentage_points():
+    shares = np.array([0.01, 0.02, 0.04, 0.5])
+    figs = [viz.plot_polyp_share_hist(shares, shares, bin_width=10.0),
+            viz.plot_polyp_share_histograms({1: shares}, {1: shares}, bin_width=10.0),
+            viz.plot_share_histogram({"set": shares}, bin_width=10.0)]
+    widths = {round(p.get_width(), 9) for fig in figs for ax in fig.axes for p in ax.patches}
+    assert widths == {10.0}
+    assert [len(fig.axes[0].patches) for fig in figs] == [10, 10, 5]  # to 100 %; Fig 3 up to the largest share
+    assert [p.get_height() for p in figs[2].axes[0].patches] == [3, 0, 0, 0, 1]
+
+
 def test_start_scales_and_single_sample(tmp_path):
     pyr = make_model()
     sweep = generate.start_scale_sweep(pyr, 2, seed=1, start_scales=[0, pyr.plan.num_scales])

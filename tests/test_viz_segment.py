@@ -6,8 +6,10 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from singanseg_lib import viz
-from singanseg_lib import report  # noqa: E402
+from singanseg_lib import (
+    report,  # noqa: E402
+    viz,
+)
 from singanseg_lib.segmentation import results as seg_results
 from singanseg_lib.segmentation.unetpp import SegmentConfig  # noqa: E402
 

@@ -119,7 +119,8 @@ def test_wrong_hash_is_refused_not_replaced(offline, monkeypatch):
 
 def test_download_from_a_local_server_checks_the_hash(offline, monkeypatch):
     served = _fake_weights(offline / "www" / "tiny.pth")
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served.parent), **k)
+    def handler(*a, **k):
+        return http.server.SimpleHTTPRequestHandler(*a, directory=str(served.parent), **k)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -7,11 +7,12 @@ Layouts (``layout="auto"`` takes the first that fits):
 - ``flat``: one folder of ``<stem>_img.<ext>`` + ``<stem>_mask.<ext>`` (the kit's synthetic sets) or
   ``<stem>.<ext>`` + ``<stem>_mask.<ext>``.
 
-Extensions ``.jpg .jpeg .png .tif .tiff`` (any case); an image and its mask may differ in format.
-Other files (json, csv, hidden files) are ignored.
+Image files are those with a suffix of :data:`singanseg_lib.data.images.IMAGE_SUFFIXES` (any case);
+an image and its mask may differ in format. Other image formats PIL knows (gif, jp2, ...) are
+ignored with a warning; other files (json, csv, hidden files) silently.
 
-Masks are binarised at grey > 127 (rules in :mod:`singanseg_lib.data.images`, re-exported here with the
-k-fold splits of :mod:`singanseg_lib.data.folds`).
+Masks are binarised at grey > :data:`~singanseg_lib.data.images.MASK_THRESHOLD` (rules in
+:mod:`singanseg_lib.data.images`, re-exported here with the k-fold splits of :mod:`singanseg_lib.data.folds`).
 
 :func:`load_dataset` checks every pair and either raises :class:`DatasetError` listing every
 problem with its file, or returns a :class:`Dataset` (its ``warnings`` say what was adapted):
@@ -24,7 +25,7 @@ unreadable or truncated file                           error
 grayscale image                                        warning; grey copied to R, G and B
 image with an alpha channel, fully opaque              warning; alpha dropped
 image with transparent pixels; 16-bit or float image   error (convert it to 8-bit RGB first)
-empty mask (no pixel > 127)                            warning (an image without polyp is usable)
+empty mask (no polyp pixel)                            warning (an image without polyp is usable)
 mask not near-binary: > 5 % of pixels with grey 32-223 error, with the fraction
 ====================================================  ===========================================
 
@@ -42,10 +43,12 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from PIL import Image
 
 from singanseg_lib.data.images import (
     ALPHA_MODES,
     DEEP_MODES,
+    IMAGE_SUFFIXES,
     MASK_THRESHOLD,
     mask_grey_levels,
     open_image,
@@ -54,15 +57,14 @@ from singanseg_lib.data.images import (
     to_rgb,
 )
 
-__all__ = ["DatasetError", "DataWarning", "Pair", "Dataset", "IMAGE_EXTENSIONS", "kit_data_dir", "sample_dir",
+__all__ = ["DatasetError", "DataWarning", "DatasetPair", "Dataset", "kit_data_dir", "sample_dir",
            "resolve_data_dir", "load_dataset"]
 from singanseg_lib.kit.paths import kit_data_dir, sample_dir
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 MIDGREY = (32, 223)            # grey levels that are neither black nor white, JPEG noise included
 MAX_MIDGREY_FRACTION = 0.05    # more mid-grey than this and the mask is not a binary mask
 SUBFOLDER_NAMES = (("images", "masks"), ("image", "mask"))
-_UNSUPPORTED = (".bmp", ".gif", ".webp", ".jp2", ".ppm", ".pgm")
+SUFFIX_HINT = "|".join(s.lstrip(".") for s in IMAGE_SUFFIXES)  # "jpg|jpeg|png|..." for messages
 
 
 class DatasetError(ValueError):
@@ -100,8 +102,12 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path:
 
 
 @dataclass(frozen=True)
-class Pair:
-    """One image and its mask; ``polyp_share`` is the fraction of mask pixels > 127, in [0, 1]."""
+class DatasetPair:
+    """One checked image and its mask of a data set folder; ``polyp_share`` is the fraction of mask
+    pixels above :data:`~singanseg_lib.data.images.MASK_THRESHOLD`, in [0, 1].
+
+    (A training or validation sample of the segmentation experiments is
+    :class:`singanseg_lib.segmentation.pairs.Pair`.)"""
 
     id: str
     image: Path
@@ -121,16 +127,16 @@ class Dataset:
 
     root: Path
     layout: str
-    pairs: list[Pair]
+    pairs: list[DatasetPair]
     warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __iter__(self) -> Iterator[Pair]:
+    def __iter__(self) -> Iterator[DatasetPair]:
         return iter(self.pairs)
 
-    def __getitem__(self, key: int | str) -> Pair:
+    def __getitem__(self, key: int | str) -> DatasetPair:
         if isinstance(key, str):
             for pair in self.pairs:
                 if pair.id == key:
@@ -167,10 +173,10 @@ def _image_files(folder: Path, notes: list[tuple[str, str]]) -> list[Path]:
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or not p.is_file():
             continue
-        if p.suffix.lower() in IMAGE_EXTENSIONS:
+        if p.suffix.lower() in IMAGE_SUFFIXES:
             found.append(p)
-        elif p.suffix.lower() in _UNSUPPORTED:
-            notes.append(("ignored: not jpg/png/tif", str(p)))
+        elif p.suffix.lower() in Image.registered_extensions():  # an image format the kit does not read
+            notes.append((f"ignored: not {SUFFIX_HINT.replace('|', '/')}", str(p)))
     return found
 
 
@@ -230,7 +236,7 @@ def _check_image(path: Path) -> tuple[tuple[int, int], str]:
     return size, mode
 
 
-def _check_pair(key: str, image: Path, mask: Path) -> tuple[Pair | None, list[str], list[tuple[str, str]]]:
+def _check_pair(key: str, image: Path, mask: Path) -> tuple[DatasetPair | None, list[str], list[tuple[str, str]]]:
     problems: list[str] = []
     notes: list[tuple[str, str]] = []
     try:
@@ -250,7 +256,8 @@ def _check_pair(key: str, image: Path, mask: Path) -> tuple[Pair | None, list[st
                         f"at most {MAX_MIDGREY_FRACTION:.0%} allowed). Masks are white (polyp) on black")
     share = float(np.count_nonzero(grey > MASK_THRESHOLD)) / grey.size
     if share == 0:
-        label_hint = 1 < grey.max() < 32 and mask.suffix.lower() not in (".jpg", ".jpeg")  # JPEG noise aside
+        lossy = Image.registered_extensions().get(mask.suffix.lower()) == "JPEG"
+        label_hint = 1 < grey.max() < 32 and not lossy  # JPEG noise aside
         notes.append(("empty mask (no polyp)" + (" - a class-label map? values are read as grey" if label_hint
                                                   else ""), str(mask)))
     if label_map:
@@ -261,7 +268,7 @@ def _check_pair(key: str, image: Path, mask: Path) -> tuple[Pair | None, list[st
         notes.append(("alpha channel fully opaque, dropped", str(image)))
     elif mode not in ("RGB", "P"):
         notes.append((f"{mode} image converted to RGB", str(image)))
-    return None if problems else Pair(key, image, mask, size[0], size[1], share), problems, notes
+    return None if problems else DatasetPair(key, image, mask, size[0], size[1], share), problems, notes
 
 
 def load_dataset(folder: str | Path, *, layout: str = "auto", workers: int | None = None,
@@ -305,8 +312,8 @@ def load_dataset(folder: str | Path, *, layout: str = "auto", workers: int | Non
 
 def _expected_mask(root: Path, layout: str, key: str) -> str:
     if layout == "subfolders":
-        return f"a file {key}.<jpg|png|tif> in {[p for p in (root / 'masks', root / 'mask') if p.is_dir()][0]}"
-    return f"{key}_mask.<jpg|png|tif> beside it"
+        return f"a file {key}.<{SUFFIX_HINT}> in {[p for p in (root / 'masks', root / 'mask') if p.is_dir()][0]}"
+    return f"{key}_mask.<{SUFFIX_HINT}> beside it"
 
 
 def _summarize_notes(notes: list[tuple[str, str]], *, shown: int = 5) -> list[str]:

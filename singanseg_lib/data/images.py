@@ -4,9 +4,13 @@ Images become ``H x W x 3`` uint8 RGB: grey images have their grey copied to R, 
 opaque alpha channel is dropped; transparent pixels, 16-bit and float images raise ValueError
 (what a model should see there is the user's call). Masks are read as grey levels (PIL's ``L``:
 0.299 R + 0.587 G + 0.114 B; a JPEG mask is decoded straight to its luma, the same grey) and
-binarised at **grey > 127** (docs/algorithm.md §1.3): white is polyp. Lossless masks whose only
+binarised at **grey >** :data:`MASK_THRESHOLD` (docs/algorithm.md §1.3): white is polyp. Lossless masks whose only
 values are 0 and 1 (label maps, palette indices) are read as 0/255. Kvasir-SEG's JPEG masks hold only the values
 0-8 and 246-255, so their JPEG noise never comes near the threshold.
+
+:data:`IMAGE_SUFFIXES` are the file suffixes the kit reads as images or masks, everywhere (data
+folders, synthetic sets, metrics): anything PIL decodes to 8-bit, in the formats it reads losslessly
+or as JPEG.
 
 Folders of pairs, and their checks, are :mod:`singanseg_lib.data`.
 """
@@ -17,17 +21,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["MASK_THRESHOLD", "read_image", "read_mask", "read_mask_grey"]
+__all__ = ["MASK_THRESHOLD", "IMAGE_SUFFIXES", "read_image", "read_mask", "read_mask_grey"]
 
-MASK_THRESHOLD = 127  # polyp where grey > 127 (docs/algorithm.md §1.3)
+MASK_THRESHOLD = 127  # polyp where the grey level is above it (docs/algorithm.md §1.3)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")  # any case
 DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 def open_image(path: Path) -> Image.Image:
-    """``PIL.Image.open`` (lazy: the header only), a failure raised as ValueError naming the file."""
+    """``PIL.Image.open`` (lazy: the header only); a missing file raises FileNotFoundError, an
+    unreadable one ValueError, both naming the file."""
     try:
         return Image.open(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{path}: unreadable ({e})") from None
 
@@ -86,5 +94,5 @@ def read_mask_grey(path: str | Path) -> np.ndarray:
 
 
 def read_mask(path: str | Path) -> np.ndarray:
-    """A mask file as an ``H x W`` bool array: True (polyp) where grey > 127."""
+    """A mask file as an ``H x W`` bool array: True (polyp) where grey > :data:`MASK_THRESHOLD`."""
     return read_mask_grey(path) > MASK_THRESHOLD

@@ -5,7 +5,7 @@ import collections
 
 import numpy as np
 
-from singanseg_lib.data.folders import Dataset, Pair
+from singanseg_lib.data.folders import Dataset, DatasetPair
 
 
 def summarize(dataset: Dataset) -> dict:
@@ -38,7 +38,7 @@ def summary_table(datasets: dict[str, Dataset]):
     return pd.DataFrame(rows)
 
 
-def pick_by_share(dataset: Dataset, n: int) -> list[Pair]:
+def pick_by_share(dataset: Dataset, n: int) -> list[DatasetPair]:
     """``n`` pairs at evenly spaced quantiles of polyp share, smallest to largest (deterministic)."""
     ranked = sorted(dataset, key=lambda p: (p.polyp_share, p.id))
     n = min(n, len(ranked))

@@ -14,11 +14,12 @@ Stage-specific names carry a prefix where two stages share a knob (``st_`` style
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -109,6 +110,32 @@ def check_type(name: str, value: Any, hint: Any) -> Any:
             return value
         raise TypeError(f"{name}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+# The names a parameter's annotation may use, as the runner reads it from a notebook (papermill's
+# ``inferred_type_name``: the annotation's text, e.g. "int", "Optional[str]", "str | None", "list[int]").
+_HINT_NAMES = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "tuple": tuple, "dict": dict,
+               "None": None, "Any": Any, "Optional": Optional, "Union": Union, "Literal": Literal}
+_HINT_NODES = (ast.Expression, ast.Name, ast.Load, ast.Subscript, ast.Tuple, ast.BinOp, ast.BitOr, ast.Constant)
+
+
+def hint_from_name(type_name: str | None) -> Any:
+    """The type hint an annotation's text names (``"Optional[str]"`` -> ``Optional[str]``), for
+    :func:`check_type`; ``None`` when the text is empty or not a hint made of builtins and ``typing``'s
+    ``Optional``, ``Union``, ``Literal``, ``Any``."""
+    text = (type_name or "").strip().removeprefix("typing.")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    if text in ("", "None") or not all(isinstance(n, _HINT_NODES) for n in ast.walk(tree)):
+        return None
+    if any(isinstance(n, ast.Name) and n.id not in _HINT_NAMES for n in ast.walk(tree)):
+        return None
+    try:  # no calls, attributes or other names can be in ``tree``: only the hints of _HINT_NAMES
+        return eval(compile(tree, "<annotation>", "eval"), {"__builtins__": {}}, dict(_HINT_NAMES))
+    except Exception:  # e.g. "list[int] | 3"
+        return None
 
 
 def make_config(cls: type, values: dict[str, Any] | None = None, /, **overrides: Any):

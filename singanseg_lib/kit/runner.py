@@ -85,11 +85,15 @@ def parse_override(raw: str, declared_type: str | None) -> Any:
 
 
 def _check_value(nb: str, name: str, value: Any, declared_type: str) -> None:
-    expect = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}.get(declared_type)
-    if expect is None:
+    """:func:`presets.check_type` against the type the notebook declares (not checked when the
+    annotation is missing or not a plain hint); the error names notebook, parameter and type."""
+    hint = presets.hint_from_name(declared_type)
+    if hint is None:
         return
-    if isinstance(value, bool) and declared_type != "bool" or not isinstance(value, expect):
-        raise TypeError(f"{nb}: parameter {name} is {declared_type}, got {value!r}")
+    try:
+        presets.check_type(name, value, hint)
+    except TypeError:
+        raise TypeError(f"{nb}: parameter {name} is {declared_type}, got {value!r}") from None
 
 
 @dataclass

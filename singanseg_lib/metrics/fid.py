@@ -29,11 +29,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from singanseg_lib.data.images import read_image
 from singanseg_lib.kit.files import atomic_write_bytes, sha256_file
 from singanseg_lib.kit.weights import RANDOM_NOTE
 from singanseg_lib.metrics.frechet import frechet_distance_features
 from singanseg_lib.metrics.inception import InceptionFeatures, load_inception
-from singanseg_lib.sampling.manifest import list_images, read_rgb
+from singanseg_lib.sampling.manifest import list_images
 
 FID_SIZE = 299
 RESIZE_MODES = {"clean": "PIL bicubic per channel on float32 (clean-fid)",
@@ -52,7 +53,7 @@ def image_for_fid(path: str | Path, *, resize: str = "clean") -> torch.Tensor:
     """One image file as a 3×299×299 float32 tensor in [0, 1], resized as ``resize`` says."""
     if resize not in RESIZE_MODES:
         raise ValueError(f"unknown resize mode {resize!r}; choose from {', '.join(RESIZE_MODES)}")
-    image = read_rgb(path)
+    image = read_image(path)
     if resize == "clean":
         channels = [np.asarray(Image.fromarray(image[..., c].astype(np.float32)).resize(
             (FID_SIZE, FID_SIZE), Image.Resampling.BICUBIC)) for c in range(3)]

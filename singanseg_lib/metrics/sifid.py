@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from singanseg_lib.data.images import read_image
 from singanseg_lib.kit.weights import RANDOM_NOTE
 from singanseg_lib.metrics.frechet import frechet_distance, gaussian_stats
 from singanseg_lib.metrics.inception import TAPS, InceptionFeatures, load_inception
-from singanseg_lib.sampling.manifest import Pair, match_pairs, read_rgb
+from singanseg_lib.sampling.manifest import MatchedPair, match_pairs
 
 SIFID_DIMS = {64: TAPS[64] + ": SinGAN code (default)", 192: TAPS[192] + ": SinGAN paper"}
 
@@ -90,8 +91,8 @@ class SifidResult:
         return out
 
 
-def _pair_images(pair: Pair, resize_real: bool) -> tuple[np.ndarray, np.ndarray]:
-    real, syn = read_rgb(pair.real), read_rgb(pair.synthetic)
+def _pair_images(pair: MatchedPair, resize_real: bool) -> tuple[np.ndarray, np.ndarray]:
+    real, syn = read_image(pair.real), read_image(pair.synthetic)
     if real.shape != syn.shape:
         if not resize_real:
             raise ValueError(f"{pair.synthetic} is {syn.shape[1]}×{syn.shape[0]} but its real image {pair.real} is "
@@ -101,9 +102,9 @@ def _pair_images(pair: Pair, resize_real: bool) -> tuple[np.ndarray, np.ndarray]
     return real, syn
 
 
-def sifid_pairs(pairs: list[Pair], net: InceptionFeatures, *, dims: int = 64, resize_real: bool = False,
+def sifid_pairs(pairs: list[MatchedPair], net: InceptionFeatures, *, dims: int = 64, resize_real: bool = False,
                 progress: bool = True) -> SifidResult:
-    """SIFID of every pair (see :func:`pairing.match_pairs` for how pairs are made)."""
+    """SIFID of every pair (see :func:`singanseg_lib.sampling.manifest.match_pairs` for how pairs are made)."""
     from tqdm.auto import tqdm
 
     if not pairs:

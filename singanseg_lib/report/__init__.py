@@ -9,6 +9,7 @@ from singanseg_lib.report.tables import (
     ReportTable,
     build_report,
     compare,
+    mean_sd_entry,
     render_html,
     render_markdown,
     tables_of,
@@ -17,6 +18,6 @@ from singanseg_lib.report.tables import (
 )
 
 __all__ = [
-    "paper", "tables", "PAPER_RESULTS", "paper_results", "TABLES", "NOT_RUN", "ReportTable", "compare", "tables_of",
+    "paper", "tables", "PAPER_RESULTS", "paper_results", "TABLES", "NOT_RUN", "ReportTable", "compare", "mean_sd_entry", "tables_of",
     "build_report", "render_markdown", "render_html", "write_report", "to_frame"
 ]

@@ -23,26 +23,23 @@ those of ``paper_results.yaml``::
 
 ``weights`` names the pretrained weights the numbers were computed with (e.g. "random weights: not
 comparable with the paper"); ``data`` the real and synthetic data used; ``settings`` what else a
-reader needs (epochs, encoder, SIFID layer...). Extra keys are kept and ignored. Notebook 05's
-own layout of Tables 1 and 4 (``table1_sifid`` / ``table4_fid`` keyed by "no ST", "ST 1:1",
-"ST 1:1000" with ``ours_mean``/``ours_sd``) is read as well (:func:`tables_of`).
+reader needs (epochs, encoder, SIFID layer...). Extra keys are kept and ignored.
+:func:`mean_sd_entry` builds the entries of Tables 1 and 4 from per-set values.
 """
 from __future__ import annotations
 
 import html
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from singanseg_lib.kit.files import atomic_write_text
 from singanseg_lib.kit.outputs import load_metrics
+from singanseg_lib.report.paper import paper_results  # the one loader of paper_results.yaml (re-exported)
 from singanseg_lib.segmentation.unetpp import METRIC_NAMES
 
-__all__ = ["TABLES", "NOT_RUN", "ReportTable", "paper_results", "compare", "tables_of", "build_report",
+__all__ = ["TABLES", "NOT_RUN", "ReportTable", "paper_results", "compare", "mean_sd_entry", "tables_of", "build_report",
            "render_markdown",
            "render_html", "write_report", "to_frame"]
 
@@ -87,12 +84,6 @@ class ReportTable:
     context: dict[str, Any]
     columns: list[str]
     lines: list[tuple[str, str, list[str]]] = field(default_factory=list)
-
-
-def paper_results() -> dict[str, Any]:
-    """The paper's published numbers (``singanseg_lib/resources/paper_results.yaml``)."""
-    text = resources.files("singanseg_lib").joinpath("resources/paper_results.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
 
 
 def _fmt(x: Any, digits: int) -> str:
@@ -172,38 +163,25 @@ def compare(key: str, ours: Mapping[str, Any] | None, *, context: dict[str, Any]
     return table
 
 
-# Notebook 05 writes Tables 1 and 4 in its own layout: {"no ST" | "ST 1:1" | "ST 1:1000": {"ours_mean",
-# "ours_sd", ...}} with per-set values under metrics["sifid"|"fid"][name] and the weights beside.
-_SIFID_ROWS = {"no ST": "no_st", "ST 1:1": "st_1_1", "ST 1:1000": "st_1_1000"}
-_FID_ROWS = {"no ST": "singan_seg", "ST 1:1000": "singan_seg_st", "ST 1:1": "singan_seg_st_1_1"}
+def mean_sd_entry(per_set: Mapping[str, Sequence[float]], *, weights: str, data: str = "",
+                  settings: str = "") -> dict[str, Any]:
+    """A Table 1 or Table 4 entry of metrics.json: ``{"rows": {row: {"mean", "sd", "sets"}}, ...}``.
 
+    ``per_set`` maps a row key of ``paper_results.yaml`` (``"no_st"``, ``"singan_seg"``, ...) to
+    the metric of each set; mean and sample SD (ddof 1, as the paper) are taken over sets.
+    """
+    from singanseg_lib.metrics import mean_sd
 
-def _from_metrics_notebook(table: Mapping[str, Any], details: Mapping[str, Any], by_set: str,
-                           names: Mapping[str, str], weights: Any, settings: str) -> dict[str, Any]:
     rows = {}
-    for name, v in table.items():
-        if isinstance(v, Mapping) and "ours_mean" in v:
-            sets = (details.get(name) or {}).get(by_set)
-            rows[names.get(name, name)] = {"mean": v["ours_mean"], "sd": v["ours_sd"],
-                                           "sets": list(sets.values()) if isinstance(sets, Mapping) else sets}
-    return {"rows": rows, "weights": weights, "settings": settings}
+    for row, values in per_set.items():
+        mean, sd = mean_sd(values)
+        rows[row] = {"mean": mean, "sd": sd, "sets": [float(v) for v in values]}
+    return {"rows": rows, "weights": weights, "data": data, "settings": settings}
 
 
 def tables_of(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The report's tables found in one notebook's ``metrics`` (the schema above, or notebook 05's layout)."""
-    out = {k: v for k, v in metrics.items() if k in TABLES and isinstance(v, Mapping) and "rows" in v}
-    sifid, fid = metrics.get("sifid") or {}, metrics.get("fid") or {}
-    if "table1_sifid" not in out and isinstance(metrics.get("table1_sifid"), Mapping):
-        first = next(iter(sifid.values()), {})
-        out["table1_sifid"] = _from_metrics_notebook(
-            metrics["table1_sifid"], sifid, "sifid_by_set", _SIFID_ROWS, metrics.get("sifid_weights"),
-            f"{first.get('dims', '?')} channels (layer {first.get('layer', '?')}), mean ± SD over sets")
-    if "table4_fid_gans" not in out and isinstance(metrics.get("table4_fid"), Mapping):
-        first = next(iter(fid.values()), {})
-        out["table4_fid_gans"] = _from_metrics_notebook(
-            metrics["table4_fid"], fid, "fid_by_set", _FID_ROWS, metrics.get("fid_weights"),
-            f"resize {first.get('resize', '?')}; {first.get('n_real', '?')} real images (the paper: 1,000)")
-    return out
+    """The report's tables found in one notebook's ``metrics`` (entries in the schema above)."""
+    return {k: v for k, v in metrics.items() if k in TABLES and isinstance(v, Mapping) and "rows" in v}
 
 
 def _find(records: Mapping[str, Mapping[str, Any]], key: str) -> tuple[str, Mapping[str, Any], Mapping] | None:

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from singanseg_lib.singan.models import PAD, SinGANPyramid, draw_noise
+from singanseg_lib.singan.models import PAD, SinGANPyramid
+from singanseg_lib.singan.noise import draw_noise
 from singanseg_lib.singan.pyramid import ScalePlan, resize
 
 __all__ = ["PRECISIONS", "Samples", "sample_seed", "sample_noises", "sampling_copy", "default_batch_size",

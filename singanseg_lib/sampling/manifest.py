@@ -8,8 +8,10 @@ compared the wrong images. Here a synthetic image finds its real image
 - without a manifest, by the same file stem (``a.png`` ↔ ``a.jpg``).
 
 An image that finds no partner is an error that names it. Mask files (``*_mask.*``) are never
-treated as images. The manifest reader and writer live here (generation, style transfer and the metrics share
-them); extra columns later steps add are kept as strings.
+treated as images; image files are those of :data:`singanseg_lib.data.images.IMAGE_SUFFIXES`. The
+only manifest reader and writer live here (generation, style transfer, the metrics and the
+segmentation experiments share them); extra columns later steps add are kept as strings. So
+does the name of a set's style-transferred twin (:func:`styled_set_name`).
 """
 from __future__ import annotations
 
@@ -19,20 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
+from singanseg_lib.data.images import IMAGE_SUFFIXES
 from singanseg_lib.kit.files import atomic_write_text
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale",
                     "polyp_share")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
-class Pair:
-    """A synthetic image and its real image; ``sample`` is k of FAKE-k (None without a manifest)."""
+class MatchedPair:
+    """A synthetic image matched with its real image (for SIFID); ``sample`` is k of FAKE-k (None
+    without a manifest). Not an image/mask pair: see ``data.DatasetPair`` and ``segmentation.Pair``."""
 
     synthetic: Path
     real: Path
@@ -41,17 +41,6 @@ class Pair:
     @property
     def name(self) -> str:
         return self.synthetic.name
-
-
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as H×W×3 uint8 RGB; an unreadable file raises naming it."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such image") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from None
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -111,6 +100,12 @@ def manifest_columns(set_dir: str | Path) -> tuple[str, ...]:
         return tuple(next(csv.reader(fh), ()))
 
 
+def styled_set_name(set_name: str, tag: str) -> str:
+    """The folder name of a set's style-transferred twin: tag ``"none"`` -> the set itself,
+    ``"1_1000"`` -> ``<set>_ST-1_1000`` (the tag of content:style 1:1000, ``style.ratio_tag``)."""
+    return set_name if tag == "none" else f"{set_name}_ST-{tag}"
+
+
 def source_of(set_dir: str | Path, row: dict[str, Any], real_dir: str | Path | None = None) -> Path:
     """The real image of a manifest row: ``real_dir/source_image`` if given, else ``source_path``."""
     set_dir = Path(set_dir)
@@ -127,7 +122,7 @@ def source_of(set_dir: str | Path, row: dict[str, Any], real_dir: str | Path | N
     return path
 
 
-def match_pairs(real: str | Path | None, synthetic: str | Path) -> list[Pair]:
+def match_pairs(real: str | Path | None, synthetic: str | Path) -> list[MatchedPair]:
     """Every synthetic image of ``synthetic`` with its real image, sorted by synthetic name.
 
     ``real``: the folder of real images (None: the manifest's ``source_path``). Unmatched
@@ -136,7 +131,7 @@ def match_pairs(real: str | Path | None, synthetic: str | Path) -> list[Pair]:
     synthetic = Path(synthetic)
     rows = read_manifest(synthetic)
     if rows:
-        pairs = [Pair(synthetic / r["image"], source_of(synthetic, r, real), r["sample"]) for r in rows]
+        pairs = [MatchedPair(synthetic / r["image"], source_of(synthetic, r, real), r["sample"]) for r in rows]
         missing = [p.synthetic.name for p in pairs if not p.synthetic.is_file()]
         if missing:
             raise FileNotFoundError(f"{synthetic}: {len(missing)} image(s) listed in {MANIFEST} are missing, "
@@ -155,14 +150,14 @@ def match_pairs(real: str | Path | None, synthetic: str | Path) -> list[Pair]:
     if unmatched:
         raise ValueError(f"{synthetic}: {len(unmatched)} of {len(syn)} image(s) have no real image of the same "
                          f"name in {real}, e.g. {', '.join(unmatched[:5])}")
-    return [Pair(p, by_stem[p.stem]) for p in syn]
+    return [MatchedPair(p, by_stem[p.stem]) for p in syn]
 
 
-def split_by_sample(pairs: list[Pair]) -> dict[int, list[Pair]]:
+def split_by_sample(pairs: list[MatchedPair]) -> dict[int, list[MatchedPair]]:
     """The paper's synthetic sets: set k holds sample k of every real image (FAKE-1 is set 0)."""
     if any(p.sample is None for p in pairs):
         raise ValueError("splitting by sample needs a set with a manifest (its 'sample' column)")
-    sets: dict[int, list[Pair]] = {}
+    sets: dict[int, list[MatchedPair]] = {}
     for p in pairs:
         sets.setdefault(p.sample, []).append(p)
     return dict(sorted(sets.items()))

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from singanseg_lib.data.images import MASK_THRESHOLD, read_image, read_mask, read_mask_grey
 from singanseg_lib.kit.files import OutputExistsError, save_image
 from singanseg_lib.sampling.generate import iter_sample_batches, sample_seed, to_uint8
 from singanseg_lib.sampling.manifest import MANIFEST, MANIFEST_COLUMNS, read_manifest, write_manifest
@@ -85,11 +86,9 @@ def training_models(run_dir: str | Path) -> list[Path]:
 
 
 def read_sample(set_dir: str | Path, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """One sample of a set: (H x W x 3 uint8 image, H x W bool mask)."""
+    """One sample of a set: (H x W x 3 uint8 image, H x W bool mask), by the kit's one image and mask reader."""
     set_dir = Path(set_dir)
-    image = np.asarray(Image.open(set_dir / row["image"]).convert("RGB"))
-    mask = np.asarray(Image.open(set_dir / row["mask"]).convert("L")) > 127
-    return image, mask
+    return read_image(set_dir / row["image"]), read_mask(set_dir / row["mask"])
 
 
 @dataclass
@@ -160,17 +159,21 @@ def _image_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
+def _read_pixels(path: Path, *, mask: bool) -> np.ndarray:
+    """A file the export wrote: mask grey levels (0/255) or RGB pixels."""
+    return read_mask_grey(path) if mask else read_image(path)
+
+
 def _same_pixels(path: Path, new: np.ndarray, *, mask: bool) -> bool:
     """Whether an existing file holds (within float-rounding noise) the pixels about to be written."""
     try:
-        with Image.open(path) as im:
-            old = np.asarray(im.convert("L" if mask else "RGB"))
+        old = _read_pixels(path, mask=mask)
     except (OSError, ValueError):
         return False
     if old.shape != new.shape:
         return False
     if mask:
-        return float(((old > 127) != (new > 127)).mean()) <= 0.001
+        return float(((old > MASK_THRESHOLD) != (new > MASK_THRESHOLD)).mean()) <= 0.001
     return int(np.abs(old.astype(np.int16) - new.astype(np.int16)).max()) <= 1
 
 
@@ -180,8 +183,7 @@ def _save(path: Path, pixels: np.ndarray, *, mask: bool, overwrite: bool) -> np.
         if not _same_pixels(path, pixels, mask=mask):
             raise OutputExistsError(f"{path} exists and differs from the sample generated for it; pass "
                                     "overwrite=True (CLI: --overwrite) to replace it")
-        with Image.open(path) as im:
-            return np.asarray(im.convert("L" if mask else "RGB"))
+        return _read_pixels(path, mask=mask)
     save_image(path, Image.fromarray(pixels, mode="L" if mask else "RGB"))
     return pixels
 
@@ -240,7 +242,7 @@ def _export_model(loaded: LoadedModel, model_dir: Path, out_dir: Path, manifest:
             kept = _save(out_dir / msk, masks[i], mask=True, overwrite=overwrite)
             manifest.set({"image": img, "mask": msk, "source_image": source_image, "source_path": source_path,
                           "model": str(model_dir), "sample": k, "seed": batch.seeds[i],
-                          "start_scale": start_scale, "polyp_share": float((kept > 127).mean())})
+                          "start_scale": start_scale, "polyp_share": float((kept > MASK_THRESHOLD).mean())})
             summary.written += 1
             progress.update(1)
     return summary

@@ -32,16 +32,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from singanseg_lib.data.folds import Folds, load_folds, make_folds
 from singanseg_lib.kit.env import environment_info
 from singanseg_lib.kit.files import read_json, sha256_file
 from singanseg_lib.segmentation.pairs import Pair, load_pairs
 from singanseg_lib.segmentation.unetpp import SegmentConfig, encoder_start, train_segmentation, write_result
 
-__all__ = ["ST_CHOICES", "LeakageError", "RunSpec", "row_name", "series_folds", "trainable_folds", "check_no_leakage", "real_vs_fake_training",
+__all__ = ["ST_CHOICES", "LeakageError", "RunSpec", "row_name", "series_folds", "trainable_folds", "check_no_leakage",
+           "real_vs_fake_training",
            "plan_real_vs_fake", "plan_small_data", "run_key", "run_experiment", "KEY_VERSION"]
 
 ST_CHOICES = ("none", "1_1", "1_1000")  # content:style ratios of notebook 04 ("none": no style transfer)
@@ -74,23 +76,21 @@ def row_name(fake_n: int, st: str) -> str:
     return f"fake{fake_n}_no_st" if st == "none" else f"fake{fake_n}_st_{st}"
 
 
-def series_folds(run_dir: str | Path, ids: Sequence[str], *, k: int = 3, seed: int = 0) -> tuple[list[list[str]], str]:
-    """The series' k-fold split of ``ids`` and where it came from.
+def series_folds(run_dir: str | Path, ids: Sequence[str], *, k: int = 3, seed: int = 0) -> Folds:
+    """The series' k-fold split of ``ids``; its ``source`` says where it came from.
 
     Notebook 00 saves its split as ``<run_dir>/00_data/folds.json``; when that file splits the
     same ids into ``k`` folds it is used as is, otherwise the split is made the same way
-    (``folds.make_folds``: the same ids, k and seed give the same folds).
+    (:func:`~singanseg_lib.data.folds.make_folds`: the same ids, k and seed give the same folds).
+    Notebooks 06 and 07 save the split they used with :func:`~singanseg_lib.data.folds.save_folds`.
     """
-    from singanseg_lib.data.folds import load_folds, make_folds
-
     saved = Path(run_dir) / "00_data" / "folds.json"
     if saved.is_file():
         folds = load_folds(saved)
         if folds.k == k and sorted(i for f in folds.folds for i in f) == sorted(set(ids)):
-            return [list(f) for f in folds.folds], str(saved)
-    made = make_folds(ids, k, seed=seed)
+            return replace(folds, source=str(saved))
     why = f" ({saved} splits other images or into other folds)" if saved.is_file() else ""
-    return [list(f) for f in made.folds], f"made here: {k} folds, seed {seed}{why}"
+    return make_folds(ids, k, seed=seed, source=f"made here: {k} folds, seed {seed}{why}")
 
 
 def trainable_folds(folds: Sequence[Sequence[str]], modelled: Sequence[str]) -> list[int]:

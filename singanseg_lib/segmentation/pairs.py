@@ -5,15 +5,14 @@ A :class:`Pair` names one training or validation sample and the real image it co
 synthetic pair it is the manifest's ``source_image`` (CONTRIBUTING.md, "A synthetic set"). The
 leakage check of :mod:`experiments` works on these sources, so pairing always goes by names.
 
-Pixels are read once per process, resized to ``size x size`` (the paper resizes every image to
-128 x 128, aspect ratio not kept) and cached: images with PIL's antialiased bilinear resize,
-masks resized the same way as 0/255 grey levels and thresholded at > 127 (docs/algorithm.md
-§1.3: Kvasir-SEG's JPEG masks are binarised with ``L > 127``; masks stored as 0/1 are read as
-0/255).
+Pixels are read once per process with the kit's readers (:mod:`singanseg_lib.data.images`),
+resized to ``size x size`` (the paper resizes every image to 128 x 128, aspect ratio not kept)
+and cached: images with PIL's antialiased bilinear resize, masks resized the same way as grey
+levels (``read_mask_grey``: 0/1 masks read as 0/255) and then thresholded at grey >
+:data:`~singanseg_lib.data.images.MASK_THRESHOLD` (docs/algorithm.md §1.3).
 """
 from __future__ import annotations
 
-import csv
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +21,18 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from singanseg_lib import data
+from singanseg_lib.data.folders import load_dataset, resolve_data_dir
+from singanseg_lib.data.images import MASK_THRESHOLD, read_image, read_mask_grey
+from singanseg_lib.sampling.manifest import MANIFEST, read_manifest, styled_set_name
 
-__all__ = ["Pair", "SegmentationArrays", "IMAGE_SUFFIXES", "list_real_pairs", "read_synthetic_set",
-           "st_set_name", "find_synthetic_set", "load_sets", "modelled_ids", "read_pair", "load_pairs", "augmentation",
-           "AUGMENTATIONS"]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
-MANIFEST_COLUMNS = ("image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale",
-                    "polyp_share")
-# The kit's bundled sample: data/sample/ with images/ and masks/.
+__all__ = ["Pair", "SegmentationArrays", "list_real_pairs", "read_synthetic_set", "find_synthetic_set", "load_sets",
+           "modelled_ids", "read_pair", "load_pairs", "augmentation", "AUGMENTATIONS"]
 
 
 @dataclass(frozen=True)
 class Pair:
-    """One image with its mask. ``source``: id (file stem) of the real image it is, or was generated from."""
+    """One training or validation sample: an image with its mask. ``source``: id (file stem) of the
+    real image it is, or was generated from. (A checked pair of a data folder is ``data.DatasetPair``.)"""
 
     name: str
     image: Path
@@ -63,47 +59,34 @@ def list_real_pairs(data_dir: str | Path = "") -> list[Pair]:
 
     Through :func:`singanseg_lib.data.load_dataset`, which validates the folder and names every problem.
     """
-    dataset = data.load_dataset(data.resolve_data_dir(data_dir), progress=False)
+    dataset = load_dataset(resolve_data_dir(data_dir), progress=False)
     return [Pair(p.id, p.image, p.mask, p.id) for p in dataset]
 
 
 def read_synthetic_set(set_dir: str | Path) -> list[Pair]:
     """The samples of a synthetic set from its ``manifest.csv``, sorted by (source, sample).
 
-    Raises naming the file when the manifest is missing, lacks the contract's columns, or lists a
+    Read by :func:`singanseg_lib.sampling.manifest.read_manifest`. Raises naming the file (and the
+    line) when the manifest is missing, lacks the contract's columns, holds a bad value or lists a
     file that is not there.
     """
     set_dir = Path(set_dir)
-    path = set_dir / "manifest.csv"
+    path = set_dir / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no manifest; a synthetic set is a folder written by notebook "
-                                "02_generation (or 04_style_transfer) with a manifest.csv")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = tuple(reader.fieldnames or ())
-        if header[:len(MANIFEST_COLUMNS)] != MANIFEST_COLUMNS:
-            raise ValueError(f"{path}: columns must start with {','.join(MANIFEST_COLUMNS)}; found {','.join(header)}")
-        rows = list(reader)
+                                f"02_generation (or 04_style_transfer) with a {MANIFEST}")
     pairs = []
-    for n, row in enumerate(rows, 2):
+    for n, row in enumerate(read_manifest(set_dir), 2):  # n: the row's line in the file (1 is the header)
         image, mask = set_dir / row["image"], set_dir / row["mask"]
         for f in (image, mask):
             if not f.is_file():
                 raise FileNotFoundError(f"{path}:{n}: lists {f.name}, which is not in {set_dir}")
-        try:
-            sample = int(row["sample"])
-        except ValueError:
-            raise ValueError(f"{path}:{n}: sample {row['sample']!r} is not an integer") from None
         source = Path(row["source_image"]).stem
         if not source:
             raise ValueError(f"{path}:{n}: empty source_image; cannot tell which real image it comes from")
-        pairs.append(Pair(Path(row["image"]).stem.removesuffix("_img"), image, mask, source, "synthetic", sample))
+        pairs.append(Pair(Path(row["image"]).stem.removesuffix("_img"), image, mask, source, "synthetic",
+                          row["sample"]))
     return sorted(pairs, key=lambda p: (p.source, p.sample, p.name))
-
-
-def st_set_name(set_name: str, st: str) -> str:
-    """The folder name of a set's style-transferred twin: ``"none"`` -> the set, ``"1_1000"`` -> ``<set>_ST-1_1000``."""
-    return set_name if st == "none" else f"{set_name}_ST-{st}"
 
 
 def find_synthetic_set(run_dir: str | Path, st: str = "none", *, set_name: str = "synthetic") -> Path:
@@ -113,10 +96,10 @@ def find_synthetic_set(run_dir: str | Path, st: str = "none", *, set_name: str =
     ``04_style_transfer/``) for style transfer. Raises naming the notebook to run first.
     """
     run_dir = Path(run_dir)
-    name = st_set_name(set_name, st)
+    name = styled_set_name(set_name, st)
     where = [run_dir / "02_generation" / name] + ([run_dir / "04_style_transfer" / name] if st != "none" else [])
     for d in where:
-        if (d / "manifest.csv").is_file():
+        if (d / MANIFEST).is_file():
             return d
     first = "02_generation" if st == "none" else f"04_style_transfer (content:style {st.replace('_', ':')})"
     raise FileNotFoundError(f"no synthetic set {name} in {' or '.join(map(str, where))}: run notebook {first} "
@@ -133,13 +116,9 @@ def read_pair(pair: Pair, size: int) -> tuple[np.ndarray, np.ndarray]:
     key = (str(pair.image), str(pair.mask), size, pair.image.stat().st_mtime_ns, pair.mask.stat().st_mtime_ns)
     if key not in _CACHE:
         try:
-            with Image.open(pair.image) as im:
-                image = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
-            with Image.open(pair.mask) as im:
-                grey = np.asarray(im.convert("L"))
-            if grey.max() <= 1:  # masks stored as 0/1 (common outside Kvasir-SEG) rather than 0/255
-                grey = grey * np.uint8(255)
-            mask = np.asarray(Image.fromarray(grey).resize((size, size), Image.BILINEAR)) > 127
+            image = np.asarray(Image.fromarray(read_image(pair.image)).resize((size, size), Image.BILINEAR))
+            grey = read_mask_grey(pair.mask)  # 0/1 masks (common outside Kvasir-SEG) come as 0/255
+            mask = np.asarray(Image.fromarray(grey).resize((size, size), Image.BILINEAR)) > MASK_THRESHOLD
         except (OSError, ValueError) as e:
             raise ValueError(f"{pair.image} / {pair.mask}: cannot read the pair ({e})") from None
         _CACHE[key] = (image, mask)

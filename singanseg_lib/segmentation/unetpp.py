@@ -26,7 +26,8 @@ Fidelity choices, each also recorded with every result:
 
 Training state is saved (atomically) at epoch ends, so an interrupted training resumes at the
 last saved epoch with identical results on the CPU: shuffling and augmentation are reseeded every
-epoch from ``(seed, epoch)`` (on a GPU, cuDNN's non-deterministic kernels may change the last digits). Checkpoints are safetensors (best model, with its config as metadata)
+epoch from ``(seed, epoch)`` (on a GPU, cuDNN's non-deterministic kernels may change the last
+digits). Checkpoints are safetensors (best model, with its config as metadata)
 and ``torch.save`` dicts read back with ``weights_only=True`` (training state).
 """
 from __future__ import annotations

@@ -6,40 +6,91 @@ its layouts and exact BatchNorm tricks (``layout``, ``batchnorm``), seeded noise
 the multi-scale loop with resumable checkpoints (``train``, ``checkpoint``), many models side
 by side (``many``) and what a trained model tells (``diagnostics``). Notebook 01.
 """
-from singanseg_lib.singan import algorithm, batchnorm, checkpoint, config, diagnostics, layout, many, models, noise, pyramid, step, train
-from singanseg_lib.singan.config import EXECUTION_FIELDS, TrainConfig
-from singanseg_lib.singan.pyramid import (
-    ScalePlan, scale_width, resized_size, plan_scales, resize_matrix, resize, build_pyramid, upsample_to,
+from singanseg_lib.singan import (
+    algorithm,
+    batchnorm,
+    checkpoint,
+    config,
+    diagnostics,
+    layout,
+    losses,
+    many,
+    models,
+    noise,
+    pyramid,
+    step,
+    train,
 )
-from singanseg_lib.singan.models import (
-    PAD, ConvBlock, init_weights, ScaleGenerator, ScaleDiscriminator, padding_for, pad, draw_noise, SinGANPyramid,
-)
-from singanseg_lib.singan.noise import scale_seed, make_generator, draw
 from singanseg_lib.singan.checkpoint import (
-    FORMAT, FORMAT_VERSION, META_FILE, CheckpointError, LoadedModel, new_meta, save_scale, read_meta, load_model,
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    CheckpointError,
+    LoadedModel,
+    load_model,
+    new_meta,
+    read_meta,
+    save_scale,
 )
-from singanseg_lib.singan.train import (
-    to_training_tensor, load_training_image, model_status, tensor_sha256, TrainEvent, history_path, load_history,
-    train_model, init_networks,
-)
-from singanseg_lib.singan.many import TrainJob, TrainOutcome, auto_workers, train_one, train_many
+from singanseg_lib.singan.config import EXECUTION_FIELDS, TrainConfig
 from singanseg_lib.singan.diagnostics import (
-    reconstructions, reconstruction_errors, initial_reconstruction_error, time_iteration, model_summary,
+    initial_reconstruction_error,
+    model_summary,
+    reconstruction_errors,
+    reconstructions,
+    time_iteration,
 )
 from singanseg_lib.singan.layout import (
-    COMPILE_FAILURES, CPU_G_CHANNELS_LAST_MIN_WIDTH, CPU_GP_COMPOSITE_BN_MIN_WIDTH, CPU_COMPILE_MIN_ITERS,
-    import_cpp_extension_quietly, Layout, layout_for,
+    COMPILE_FAILURES,
+    CPU_COMPILE_MIN_ITERS,
+    CPU_G_CHANNELS_LAST_MIN_WIDTH,
+    CPU_GP_COMPOSITE_BN_MIN_WIDTH,
+    Layout,
+    import_cpp_extension_quietly,
+    layout_for,
 )
-from singanseg_lib.singan.step import (
-    LOSS_NAMES, PREV_BATCH_BYTES, PREV_BATCH_MAX, PhaseTimer, penalty, gradient_penalty, ScaleTrainer,
+from singanseg_lib.singan.losses import LOSS_NAMES, gradient_penalty, penalty
+from singanseg_lib.singan.many import TrainJob, TrainOutcome, auto_workers, train_many, train_one
+from singanseg_lib.singan.models import (
+    PAD,
+    ConvBlock,
+    ScaleDiscriminator,
+    ScaleGenerator,
+    SinGANPyramid,
+    init_weights,
+    pad,
+    padding_for,
+)
+from singanseg_lib.singan.noise import draw, draw_noise, make_generator, scale_seed
+from singanseg_lib.singan.pyramid import (
+    ScalePlan,
+    build_pyramid,
+    plan_scales,
+    resize,
+    resize_matrix,
+    resized_size,
+    scale_width,
+    upsample_to,
+)
+from singanseg_lib.singan.step import PREV_BATCH_BYTES, PREV_BATCH_MAX, PhaseTimer, ScaleTrainer
+from singanseg_lib.singan.train import (
+    TrainEvent,
+    history_path,
+    init_networks,
+    load_history,
+    load_training_image,
+    model_status,
+    tensor_sha256,
+    to_training_tensor,
+    train_model,
 )
 
 __all__ = [
-    "algorithm", "batchnorm", "checkpoint", "config", "diagnostics", "layout", "many", "models", "noise", "pyramid",
+    "algorithm", "batchnorm", "checkpoint", "config", "diagnostics", "layout", "losses", "many", "models", "noise", "pyramid",
     "step", "train", "EXECUTION_FIELDS", "TrainConfig", "ScalePlan", "scale_width", "resized_size", "plan_scales",
     "resize_matrix", "resize", "build_pyramid", "upsample_to", "PAD", "ConvBlock", "init_weights", "ScaleGenerator",
-    "ScaleDiscriminator", "padding_for", "pad", "draw_noise", "SinGANPyramid", "scale_seed", "make_generator",
-    "draw", "FORMAT", "FORMAT_VERSION", "META_FILE", "CheckpointError", "LoadedModel", "new_meta", "save_scale",
+    "ScaleDiscriminator", "padding_for", "pad", "SinGANPyramid", "scale_seed", "make_generator",
+    "draw", "draw_noise", "FORMAT", "FORMAT_VERSION", "META_FILE", "CheckpointError", "LoadedModel", "new_meta", "save_scale",
     "read_meta", "load_model", "to_training_tensor", "load_training_image", "model_status", "tensor_sha256",
     "TrainEvent", "history_path", "load_history", "train_model", "init_networks", "TrainJob", "TrainOutcome",
     "auto_workers", "train_one", "train_many", "reconstructions", "reconstruction_errors",

@@ -1,8 +1,11 @@
-"""A training iteration computed the way the reference code computes it, waste included.
+"""The SinGAN-Seg training iteration, written plainly: what the reference code computes, waste included.
 
-Written from the description in docs/algorithm.md §3, §4 and §10 (no reference code copied), as
-the baseline of ``bench_train.py`` and as the unbatched, un-optimised computation that ``tests/test_train.py``
-compares :class:`singanseg_lib.singan.step.ScaleTrainer` with. Per iteration, like the reference:
+Notebook 01 shows :meth:`ReferenceIteration.step` to students as "the algorithm" (one critic
+and generator update at one scale, docs/algorithm.md §3 and §4). The kit trains with
+:class:`~singanseg_lib.singan.step.ScaleTrainer`, which computes the same numbers faster;
+``tests/test_wgan.py`` holds the two equal in float64 and ``benchmarks/bench_train.py`` times
+them against each other. Written from the description in docs/algorithm.md (no reference code
+copied). Per iteration, like the reference:
 
 - every critic step re-runs all frozen coarser generators (grad mode on, batch 1) and, with
   ``uint8_resize=True``, passes each coarser output through a CPU uint8 round trip and a
@@ -13,11 +16,14 @@ compares :class:`singanseg_lib.singan.step.ScaleTrainer` with. Per iteration, li
 - per-parameter (for-loop) Adam.
 
 It draws its random numbers from the same streams in the same order as ScaleTrainer, so with
-``uint8_resize=False`` both must give the same networks up to float rounding.
+``uint8_resize=False`` both give the same networks up to float rounding.
 """
 from __future__ import annotations
 
+import copy
+import inspect
 import math
+import textwrap
 
 import numpy as np
 import torch
@@ -142,3 +148,49 @@ class ReferenceIteration:
         d_loss = err_real + err_fake + gp
         return torch.stack([d_loss, -err_real, err_fake, gp, err_g, rec_mse]).detach()
 
+
+
+def iteration_source() -> str:
+    """The source of :meth:`ReferenceIteration.step`, for notebook 01 to show."""
+    return textwrap.dedent(inspect.getsource(ReferenceIteration.step))
+
+
+def compare_with_kit(image: torch.Tensor, cfg, *, seed: int = 0, iterations: int = 3) -> dict[str, float]:
+    """Train scale 0 of ``image`` (1 x 4 x H x W in [-1, 1]) with both iterations from the same weights.
+
+    Defined for notebook 01. ``cfg`` is a :class:`~singanseg_lib.singan.config.TrainConfig`. Both
+    run in float64 with the float resize, so what differs is rounding only. Returns the largest
+    difference of the losses and of the networks' weights after ``iterations`` (convolution biases
+    just before a BatchNorm are left out: their exact gradient is 0, so they hold rounding noise
+    that Adam scales up to its step size), and the seconds of each.
+    """
+    import time
+
+    from singanseg_lib.singan.layout import Layout
+    from singanseg_lib.singan.models import SinGANPyramid
+    from singanseg_lib.singan.pyramid import build_pyramid, plan_scales
+    from singanseg_lib.singan.step import ScaleTrainer
+    from singanseg_lib.singan.train import init_networks
+
+    plan = plan_scales(*image.shape[-2:], min_size=cfg.min_size, max_size=cfg.max_size,
+                       scale_factor_init=cfg.scale_factor_init, nfc=cfg.nfc, max_nfc=cfg.max_nfc)
+    real = build_pyramid(image.double(), plan)[0]
+    pyramid = SinGANPyramid(plan).double()
+    G, D = (net.double() for net in init_networks(cfg, 0, plan.widths[0], seed, None))
+    G2, D2 = copy.deepcopy(G), copy.deepcopy(D)
+    kit = ScaleTrainer(pyramid, real, G, D, cfg, seed=seed, layout=Layout())
+    plain = ReferenceIteration(pyramid, real, G2, D2, cfg, seed=seed, uint8_resize=False)
+    seconds, loss_diff = {"kit": 0.0, "plain": 0.0}, 0.0
+    for _ in range(iterations):
+        start = time.perf_counter()
+        ours = kit.step()
+        seconds["kit"] += time.perf_counter() - start
+        start = time.perf_counter()
+        theirs = plain.step()
+        seconds["plain"] += time.perf_counter() - start
+        loss_diff = max(loss_diff, float((ours - theirs).abs().max()))
+    weight_diff = max(float((a - b).abs().max()) for net, twin in ((G, G2), (D, D2))
+                      for (name, a), b in zip(net.named_parameters(), twin.parameters())
+                      if not name.endswith(("conv.bias", "tail.bias")))
+    return {"iterations": iterations, "max_loss_difference": loss_diff, "max_weight_difference": weight_diff,
+            "seconds_kit": seconds["kit"], "seconds_plain": seconds["plain"]}

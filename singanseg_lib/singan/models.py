@@ -160,19 +160,6 @@ def pad(x: torch.Tensor, amount: int = PAD) -> torch.Tensor:
     return F.pad(x, (amount, amount, amount, amount))
 
 
-def draw_noise(shape: tuple[int, int, int], scale: int, *, generator: torch.Generator | None = None,
-               device=None) -> torch.Tensor:
-    """Noise for one sample at one scale: C x h x w standard normal.
-
-    At the coarsest scale the reference draws one channel and repeats it over all channels;
-    finer scales get independent noise per channel.
-    """
-    c, h, w = shape
-    if scale == 0:
-        return torch.randn(1, h, w, generator=generator).expand(c, h, w).to(device)
-    return torch.randn(c, h, w, generator=generator).to(device)
-
-
 class SinGANPyramid(nn.Module):
     """The trained scales of one SinGAN-Seg model, coarsest first.
 

@@ -1,29 +1,20 @@
-"""One scale of SinGAN-Seg training: the WGAN-GP iteration, without the reference's waste.
-
-The iteration and its losses are described in docs/algorithm.md §3-4.
+"""One scale of SinGAN-Seg training: the WGAN-GP iteration (docs/algorithm.md §3-4), without the waste.
 
 :class:`ScaleTrainer` trains the generator G and critic D of scale n on top of the frozen,
-eval-mode scales 0..n-1. One iteration, as the reference code computes it:
+eval-mode scales 0..n-1. It computes the iteration of
+:meth:`singanseg_lib.singan.algorithm.ReferenceIteration.step` (the plain version, read that
+first): noise map once per iteration, ``d_steps`` WGAN-GP critic steps on fresh coarser images,
+one generator update (adversarial + ``rec_weight`` x reconstruction MSE), one LR-schedule step.
 
-1. draw this scale's noise map once (at scale 0 also a new reconstruction noise z_opt);
-2. ``d_steps`` critic steps; each draws a fresh "rand" image from the coarser scales (prev),
-   makes ``fake = G(noise_amp * noise + prev, prev)`` and minimises
-   ``-D(real) + D(fake) + gp_weight * mean((|grad_x D(x_hat)|_2 - 1)^2)`` (norm over channels per
-   pixel, one interpolation weight x_hat = a * real + (1 - a) * fake per step);
-3. the generator loss ``-D(fake) + rec_weight * MSE(G(noise_amp * z_opt + z_prev, z_prev), real)``
-   on the last step's fake, with ``g_steps`` passes;
-4. one MultiStepLR step for each network.
-
-What is done differently, with the same result (``tests/test_wgan.py`` compares every
-gradient and BatchNorm statistic with the reference-style computation: equal to 1e-15 in
-float64):
+Done differently, with the same result (``tests/singan/test_step.py``: every gradient and
+BatchNorm statistic equal to 1e-15 in float64):
 
 - The coarser scales are frozen and eval-mode (their BatchNorm uses running statistics), so
   the rand images of all critic steps, and of several iterations ahead, are one batched
   forward without autograd, resized on the device in float (the reference re-runs the coarser
   generators and a CPU uint8 resize at every critic step).
-- G does not change during the critic steps, so its fakes are made up front; only the last
-  one keeps its autograd graph (the generator step needs it), as in the reference.
+- G does not change during the critic steps, so its fakes are made up front (only the last
+  keeps its autograd graph, for the generator step).
 - The reference's ``g_steps`` generator passes zero the gradients before each pass and step
   the optimiser once: ``g_steps`` identical gradients of which one is used. We compute it
   once. The passes' only other effect, ``g_steps`` identical BatchNorm running-statistics
@@ -35,20 +26,13 @@ float64):
 - :class:`Layout` picks memory formats per network and whether calls are batched (with
   per-sample BatchNorm, :func:`~singanseg_lib.singan.batchnorm.per_sample_bn`); otherwise every
   network forward runs with batch size 1, exactly as the reference's.
-- For long trainings the steps are compiled (``Layout.compiled``, torch.compile). The
-  gradient penalty's input gradient is written out as ordinary operations
-  (:meth:`~singanseg_lib.singan.models.ScaleDiscriminator.scores_and_input_gradient`), so the critic
-  step, penalty included, is one traceable function whose backward is an ordinary backward.
-  Its three critic calls (real, fake, x_hat) run as one batch-3 pass with per-sample BatchNorm
-  written out (:func:`~singanseg_lib.singan.batchnorm.per_sample_batch_norm`); so do the critic
-  steps' fakes (one pass without autograd) and the generator step (the last fake recomputed
-  with autograd, its BatchNorm update not counted twice, with the reconstruction). The
-  compiler fuses each step's many small operations into a few kernels.
+- For long trainings the steps are compiled (``Layout.compiled``): the penalty's input gradient
+  is written out (:meth:`~singanseg_lib.singan.models.ScaleDiscriminator.scores_and_input_gradient`)
+  and each step is one traceable batch pass with per-sample BatchNorm
+  (:func:`~singanseg_lib.singan.batchnorm.per_sample_batch_norm`), which torch.compile fuses.
 
-``g_update="per_step"`` is the original SinGAN's three optimiser steps per iteration instead;
-each pass after the first regenerates the fake with the current weights (the original code
-back-propagated through a graph whose weights had been changed in place, which PyTorch
->= 1.5 refuses).
+``g_update="per_step"`` is the original SinGAN's three optimiser steps per iteration (each
+pass after the first regenerates the fake with the current weights).
 """
 from __future__ import annotations
 
@@ -63,13 +47,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from singanseg_lib.singan.batchnorm import bn_updates_as, composite_bn, per_sample_bn
+from singanseg_lib.singan.batchnorm import bn_updates_as, per_sample_bn
 from singanseg_lib.singan.layout import COMPILE_FAILURES, Layout, import_cpp_extension_quietly
+from singanseg_lib.singan.losses import LOSS_NAMES, gradient_penalty, penalty
 from singanseg_lib.singan.models import SinGANPyramid, pad
 from singanseg_lib.singan.noise import draw, make_generator, scale_seed
 from singanseg_lib.singan.pyramid import upsample_to
 
-LOSS_NAMES = ("d_loss", "d_real", "d_fake", "gp", "g_adv", "rec_mse")
 PREV_BATCH_BYTES = 256 * 2**20   # memory for the batched rand images of the coarser scales
 PREV_BATCH_MAX = 48              # samples per batched rand forward
 
@@ -95,26 +79,6 @@ class PhaseTimer:
 
 def _no_timer(name: str):
     return contextlib.nullcontext()
-
-
-def penalty(grad: torch.Tensor, weight: float) -> torch.Tensor:
-    """``weight * mean_pixels((||grad||_2 over channels - 1)^2)``: the norm per pixel, as the reference."""
-    return weight * ((grad.norm(2, dim=1) - 1) ** 2).mean()
-
-
-def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, a: torch.Tensor,
-                     weight: float, *, composite: bool = False) -> torch.Tensor:
-    """WGAN-GP term: :func:`penalty` of ``dD/dx`` at x = a * real + (1 - a) * fake.
-
-    ``a`` is one scalar per call, as in the reference; the result keeps its graph (create_graph)
-    so that its backward reaches D's weights. ``composite``: D's BatchNorm as elementary
-    operations (:func:`~singanseg_lib.singan.batchnorm.composite_bn`), a faster double backward.
-    """
-    x = (a * real + (1 - a) * fake).detach().requires_grad_(True)
-    with composite_bn(D) if composite else contextlib.nullcontext():
-        scores = D(x)
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-    return penalty(grad, weight)
 
 
 class ScaleTrainer:

@@ -30,10 +30,11 @@ from singanseg_lib.kit.files import atomic_write_json, read_json
 from singanseg_lib.singan.checkpoint import META_FILE, LoadedModel, load_model, new_meta, read_meta, save_scale
 from singanseg_lib.singan.config import EXECUTION_FIELDS, TrainConfig
 from singanseg_lib.singan.layout import layout_for
+from singanseg_lib.singan.losses import LOSS_NAMES
 from singanseg_lib.singan.models import ScaleDiscriminator, ScaleGenerator, SinGANPyramid, init_weights, pad
 from singanseg_lib.singan.noise import scale_seed
 from singanseg_lib.singan.pyramid import build_pyramid, plan_scales
-from singanseg_lib.singan.step import LOSS_NAMES, ScaleTrainer
+from singanseg_lib.singan.step import ScaleTrainer
 
 
 def to_training_tensor(rgb, mask) -> torch.Tensor:
@@ -55,7 +56,7 @@ def to_training_tensor(rgb, mask) -> torch.Tensor:
 
 
 def load_training_image(image_path: str | Path, mask_path: str | Path) -> torch.Tensor:
-    """The 1 x 4 x H x W training tensor of an image file and its mask file (binarised at grey > 127)."""
+    """The 1 x 4 x H x W training tensor of an image file and its mask file (binarised by ``data.images.read_mask``)."""
     rgb, mask = read_image(image_path), read_mask(mask_path)
     if mask.shape != rgb.shape[:2]:
         raise ValueError(f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]} px, "
@@ -69,6 +70,19 @@ def model_status(model_dir: str | Path) -> str:
         return "absent"
     meta = read_meta(model_dir)
     return "complete" if len(meta["scales"]) == len(meta["plan"]["sizes"]) else "partial"
+
+
+def trained_config(model_dir: str | Path, **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` a model was trained with (its model.json), with ``overrides``.
+
+    Used where a later step trains again "as notebook 01 did" (notebook 03's comparison model).
+    """
+    from singanseg_lib.kit.presets import make_config
+
+    config = read_meta(model_dir).get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"{Path(model_dir) / META_FILE}: no training config recorded")
+    return make_config(TrainConfig, config, **overrides)
 
 
 def tensor_sha256(x: torch.Tensor) -> str:

@@ -4,9 +4,29 @@ Notebook 04.
 """
 from singanseg_lib.style import transfer
 from singanseg_lib.style.transfer import (
-    VGG19_TAPS, STYLE_LAYERS, CONTENT_LAYER, IMAGENET_MEAN, IMAGENET_STD, PAPER_RATIOS, MIN_SIZE, parse_ratio,
-    ratio_tag, VGGFeatures, load_vgg19, gram, content_loss, style_loss, StyleHistory, transfer_style, ST_COLUMNS,
-    StyleSummary, styled_set_dir, style_set, colour_gaps, style_examples, example_pair,
+    CONTENT_LAYER,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MIN_SIZE,
+    PAPER_RATIOS,
+    ST_COLUMNS,
+    STYLE_LAYERS,
+    VGG19_TAPS,
+    StyleHistory,
+    StyleSummary,
+    VGGFeatures,
+    colour_gaps,
+    content_loss,
+    example_pair,
+    gram,
+    load_vgg19,
+    parse_ratio,
+    ratio_tag,
+    style_examples,
+    style_loss,
+    style_set,
+    styled_set_dir,
+    transfer_style,
 )
 
 __all__ = [

@@ -32,14 +32,15 @@ import torchvision
 from PIL import Image
 from torch import nn
 
+from singanseg_lib.data.images import read_image, read_mask
 from singanseg_lib.kit.files import OutputExistsError, atomic_write_bytes, save_image
 from singanseg_lib.kit.weights import ResolvedWeights, random_init, resolve_weights
 from singanseg_lib.sampling.manifest import (
     MANIFEST,
     manifest_columns,
     read_manifest,
-    read_rgb,
     source_of,
+    styled_set_name,
     write_manifest,
 )
 
@@ -65,7 +66,7 @@ def parse_ratio(ratio: str) -> tuple[float, float]:
 
 
 def ratio_tag(ratio: str) -> str:
-    """``"1:1000"`` → ``"1_1000"`` (for folder names: ``<set>_ST-1_1000``)."""
+    """``"1:1000"`` → ``"1_1000"``, the tag of folder names (:func:`styled_set_dir`)."""
     return "_".join(f"{w:g}" for w in parse_ratio(ratio))
 
 
@@ -220,9 +221,10 @@ class StyleSummary:
 
 
 def styled_set_dir(set_dir: str | Path, ratio: str) -> Path:
-    """Where the styled copy of a set goes: ``<set>_ST-<content>_<style>`` beside it."""
+    """Where the styled copy of a set goes: ``<set>_ST-<content>_<style>`` beside it
+    (the name is :func:`singanseg_lib.sampling.manifest.styled_set_name`'s)."""
     set_dir = Path(set_dir)
-    return set_dir.parent / f"{set_dir.name}_ST-{ratio_tag(ratio)}"
+    return set_dir.parent / styled_set_name(set_dir.name, ratio_tag(ratio))
 
 
 def _work_size(hw: tuple[int, int], size: int | None) -> tuple[int, int]:
@@ -310,7 +312,7 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
     try:
         for hw, items in groups.items():
             for i in range(0, len(items), batch_size):
-                batch = [(r, read_rgb(set_dir / r["image"])) for r in items[i:i + batch_size]]
+                batch = [(r, read_image(set_dir / r["image"])) for r in items[i:i + batch_size]]
                 styles = [_style_image(set_dir, r, real_dir, img.shape[:2]) for r, img in batch]
                 content = torch.stack([_to_tensor(img, hw) for _, img in batch]).to(device)
                 style = torch.stack([_to_tensor(s, hw) for s in styles]).to(device)
@@ -335,7 +337,7 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
 
 def _style_image(set_dir: Path, row: dict, real_dir, hw: tuple[int, int]) -> np.ndarray:
     """The row's real image resized to (h, w) as the style step sees it (PIL bilinear)."""
-    real = read_rgb(source_of(set_dir, row, real_dir))
+    real = read_image(source_of(set_dir, row, real_dir))
     return np.asarray(Image.fromarray(real).resize((hw[1], hw[0]), Image.Resampling.BILINEAR))
 
 
@@ -352,8 +354,8 @@ def colour_gaps(set_dir: str | Path, *, real_dir: str | Path | None = None,
     for row in read_manifest(set_dir):
         if images is not None and row["image"] not in images:
             continue
-        syn = read_rgb(set_dir / row["image"]).reshape(-1, 3).astype(np.float64)
-        real = _style_image(set_dir, row, real_dir, read_rgb(set_dir / row["image"]).shape[:2])
+        syn = read_image(set_dir / row["image"]).reshape(-1, 3).astype(np.float64)
+        real = _style_image(set_dir, row, real_dir, read_image(set_dir / row["image"]).shape[:2])
         real = real.reshape(-1, 3).astype(np.float64)
         mean_gaps.append(np.abs(syn.mean(0) - real.mean(0)).mean())
         sd_gaps.append(np.abs(syn.std(0) - real.std(0)).mean())
@@ -370,11 +372,11 @@ def style_examples(set_dir: str | Path, styled: dict[str, str | Path], *, n: int
     rows = [r for r in read_manifest(set_dir) if all(r["image"] in names for names in done)][:n]
     examples = []
     for row in rows:
-        generated = read_rgb(set_dir / row["image"])
+        generated = read_image(set_dir / row["image"])
         examples.append({"name": row["image"].removesuffix("_img.png"), "generated": generated,
                          "real": _style_image(set_dir, row, real_dir, generated.shape[:2]),
-                         "styled": {ratio: read_rgb(Path(d) / row["image"]) for ratio, d in styled.items()},
-                         "mask": read_rgb(set_dir / row["mask"])[..., 0] > 127})
+                         "styled": {ratio: read_image(Path(d) / row["image"]) for ratio, d in styled.items()},
+                         "mask": read_mask(set_dir / row["mask"])})
     return examples
 
 
@@ -382,7 +384,7 @@ def example_pair(set_dir: str | Path, row: dict, *, size: int | None = None, rea
                  device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """(content, style) of one manifest row as 1×3×h×w tensors in [0, 1], at the working size."""
     set_dir = Path(set_dir)
-    image = read_rgb(set_dir / row["image"])
+    image = read_image(set_dir / row["image"])
     hw = _work_size(image.shape[:2], size)
     real = _style_image(set_dir, row, real_dir, image.shape[:2])
     return _to_tensor(image, hw)[None].to(device), _to_tensor(real, hw)[None].to(device)

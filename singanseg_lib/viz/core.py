@@ -8,10 +8,12 @@ import torch
 
 from singanseg_lib.kit.files import save_figure  # re-exported: figures are written atomically by kit.files
 
-__all__ = ["save_figure", "as_uint8_image", "overlay_mask", "image_grid", "new_figure"]
+__all__ = ["save_figure", "as_uint8_image", "overlay_mask", "image_grid", "new_figure", "SHARE_BIN_WIDTH",
+           "hist_polyp_shares"]
 
 # Polyp overlays in one colour across the series.
 MASK_COLOUR = (0.1, 1.0, 0.3)
+SHARE_BIN_WIDTH = 5.0  # percentage points per bin of a polyp-share histogram, as the paper's Fig 6 / Fig 10
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, size: float = 3.0, **kwargs):
@@ -82,3 +84,18 @@ def image_grid(rows: list[list], *, titles: list[list[str]] | None = None, row_l
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def hist_polyp_shares(ax, shares, *, bin_width: float = SHARE_BIN_WIDTH, top: float = 100.0, **style) -> np.ndarray:
+    """The histogram of polyp shares on ``ax``; every polyp-share histogram of the series is drawn here.
+
+    ``shares``: fractions in [0, 1] (a sequence, array or tensor), shown in percent. Bins are
+    ``bin_width`` percentage points wide, from 0 up to ``top`` % (rounded up to a whole bin).
+    ``style`` goes to ``ax.hist``. Returns the shares in percent.
+    """
+    if not bin_width > 0:
+        raise ValueError(f"bin_width must be a positive number of percentage points, got {bin_width!r}")
+    pct = 100 * np.asarray(torch.as_tensor(shares, dtype=torch.float64).flatten())
+    edges = bin_width * np.arange(max(1, int(np.ceil(top / bin_width - 1e-9))) + 1)
+    ax.hist(pct, bins=edges, **style)
+    return pct

@@ -7,15 +7,15 @@ import collections
 import numpy as np
 from PIL import Image
 
-from singanseg_lib.data.folders import Dataset, Pair
+from singanseg_lib.data.folders import Dataset, DatasetPair
 from singanseg_lib.data.folds import Folds
 from singanseg_lib.data.images import MASK_THRESHOLD, read_image, read_mask
-from singanseg_lib.viz.core import image_grid, new_figure, overlay_mask
+from singanseg_lib.viz.core import SHARE_BIN_WIDTH, hist_polyp_shares, image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_pairs", "plot_share_histogram", "plot_image_sizes", "plot_mask_values", "plot_fold_shares"]
 
 
-def _thumbnail(pair: Pair, longest: int) -> tuple[np.ndarray, np.ndarray]:
+def _thumbnail(pair: DatasetPair, longest: int) -> tuple[np.ndarray, np.ndarray]:
     """(image, mask) shrunk so the longer side is at most ``longest`` px (mask: nearest neighbour)."""
     image, mask = read_image(pair.image), read_mask(pair.mask)
     scale = min(1.0, longest / max(pair.size))
@@ -26,7 +26,7 @@ def _thumbnail(pair: Pair, longest: int) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
-def plot_pairs(pairs: list[Pair], *, cols: int = 4, longest: int = 320, size: float = 2.4):
+def plot_pairs(pairs: list[DatasetPair], *, cols: int = 4, longest: int = 320, size: float = 2.4):
     """Paper Fig 2: each image with its polyp outlined (top) and its mask (below), ``cols`` pairs a row."""
     rows, titles = [], []
     for start in range(0, len(pairs), cols):
@@ -38,19 +38,23 @@ def plot_pairs(pairs: list[Pair], *, cols: int = 4, longest: int = 320, size: fl
     return image_grid(rows, titles=titles, size=size)
 
 
-def plot_share_histogram(shares: dict[str, np.ndarray], *, bins: int = 20, size: float = 4.5):
-    """Paper Fig 3: how much of each image is polyp. One set: counts; several: densities overlaid."""
+def plot_share_histogram(shares: dict[str, np.ndarray], *, bin_width: float = SHARE_BIN_WIDTH, size: float = 4.5):
+    """Paper Fig 3: how much of each image is polyp. One set: counts; several: densities overlaid.
+
+    Shares are fractions in [0, 1]; bins of ``bin_width`` percentage points, up to the largest share.
+    """
     fig, axes = new_figure(1, 1, size=size)
     ax = axes[0][0]
-    edges = np.linspace(0, 100 * max(float(np.max(s)) for s in shares.values()), bins + 1)
+    top = 100 * max(float(np.max(s)) for s in shares.values())
     several = len(shares) > 1
     for name, s in shares.items():
-        pct = 100 * np.asarray(s)
-        label = f"{name} (n={len(pct)}, mean {pct.mean():.1f} %)"
+        n, mean = np.size(s), 100 * float(np.mean(s))
+        label = f"{name} (n={n}, mean {mean:.1f} %)"
         if several:
-            ax.hist(pct, bins=edges, density=True, histtype="step", linewidth=1.8, label=label)
+            hist_polyp_shares(ax, s, bin_width=bin_width, top=top, density=True, histtype="step", linewidth=1.8,
+                              label=label)
         else:
-            ax.hist(pct, bins=edges, edgecolor="black", alpha=0.8, label=label)
+            pct = hist_polyp_shares(ax, s, bin_width=bin_width, top=top, edgecolor="black", alpha=0.8, label=label)
             ax.axvline(np.median(pct), color="tab:red", linestyle="--", label=f"median {np.median(pct):.1f} %")
     ax.set_xlabel("polyp pixels (% of the image)")
     ax.set_ylabel("density" if several else "images")

@@ -11,7 +11,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from singanseg_lib.viz.core import as_uint8_image, image_grid, new_figure, overlay_mask
+from singanseg_lib.data.images import MASK_THRESHOLD
+from singanseg_lib.viz.core import SHARE_BIN_WIDTH, as_uint8_image, hist_polyp_shares, image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_real_vs_generated", "plot_mask_mean_sd", "plot_polyp_share_hist", "plot_start_scales",
            "plot_sample", "sample_explorer"]
@@ -19,7 +20,7 @@ __all__ = ["plot_real_vs_generated", "plot_mask_mean_sd", "plot_polyp_share_hist
 
 def _mask01(mask) -> np.ndarray:
     m = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
-    return (m > (127 if m.dtype == np.uint8 else 0)).astype(np.uint8) * 255
+    return (m > (MASK_THRESHOLD if m.dtype == np.uint8 else 0)).astype(np.uint8) * 255
 
 
 def plot_real_vs_generated(entries: Sequence[tuple], *, n: int = 5, size: float = 1.8):
@@ -64,7 +65,7 @@ def plot_mask_mean_sd(entries: Sequence[tuple], *, size: float = 2.4):
     return fig
 
 
-def plot_polyp_share_hist(real_shares, generated_shares, *, bin_width: float = 5.0, size: float = 3.2):
+def plot_polyp_share_hist(real_shares, generated_shares, *, bin_width: float = SHARE_BIN_WIDTH, size: float = 3.2):
     """Paper Fig 6 / Fig 10: polyp pixels as % of the image, real masks (left) vs generated (right).
 
     Shares are fractions in [0, 1]; bins of ``bin_width`` percentage points as in Fig 10. Each
@@ -72,12 +73,10 @@ def plot_polyp_share_hist(real_shares, generated_shares, *, bin_width: float = 5
     """
     from matplotlib.ticker import MaxNLocator
 
-    bins = np.arange(0, 100 + bin_width, bin_width)
     fig, axes = new_figure(1, 2, size=size, sharex=True)
     for ax, shares, label, colour in ((axes[0][0], real_shares, "real masks", "tab:blue"),
                                       (axes[0][1], generated_shares, "generated masks", "tab:orange")):
-        pct = 100 * np.asarray(torch.as_tensor(shares, dtype=torch.float64).flatten())
-        ax.hist(pct, bins=bins, color=colour, edgecolor="white")
+        pct = hist_polyp_shares(ax, shares, bin_width=bin_width, color=colour, edgecolor="white")
         if pct.size:
             ax.axvline(pct.mean(), color="k", linestyle="--", linewidth=1)
         ax.set_title(f"{label} (n = {pct.size}, mean {pct.mean() if pct.size else float('nan'):.1f} %)",

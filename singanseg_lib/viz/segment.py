@@ -5,7 +5,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from singanseg_lib.viz.core import image_grid, new_figure, overlay_mask
+from singanseg_lib.viz.core import SHARE_BIN_WIDTH, hist_polyp_shares, image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_real_vs_fake_iou", "plot_small_data_iou", "plot_polyp_share_histograms", "plot_training_curves",
            "plot_predictions", "plot_paper_vs_ours"]
@@ -87,15 +87,15 @@ def plot_small_data_iou(ours: Mapping[str, Mapping[str, Mapping[str, float]]], p
 
 
 def plot_polyp_share_histograms(real: Mapping[int, Sequence[float]], fake: Mapping[int, Sequence[float]], *,
-                                bin_percent: float = 5.0):
-    """Paper Fig 10: polyp share of the masks (% of the image, bins of 5 %) of R real images (top) and their synthetic sets (bottom)."""
+                                bin_width: float = SHARE_BIN_WIDTH):
+    """Paper Fig 10: polyp share of the masks (% of the image, bins of ``bin_width`` percentage points)
+    of R real images (top) and their synthetic sets (bottom); shares are fractions in [0, 1]."""
     rs = sorted(real)
     fig, axes = new_figure(2, len(rs), size=2.2, sharex=True)
-    bins = np.arange(0, 100 + bin_percent, bin_percent)
     for j, r in enumerate(rs):
         for i, (label, shares, colour) in enumerate((("real", real[r], "#d62728"), ("synthetic", fake[r], "#08519c"))):
             ax = axes[i][j]
-            ax.hist(100 * np.asarray(shares, dtype=float), bins=bins, color=colour)
+            hist_polyp_shares(ax, shares, bin_width=bin_width, color=colour)
             ax.set_title(f"{label}, {len(shares)} masks", fontsize=8)
             ax.tick_params(labelsize=7)
         axes[1][j].set_xlabel("polyp share (%)", fontsize=8)

@@ -3,7 +3,7 @@ final), reconstructions per scale, and where the time goes.
 
 Images are tensors in [-1, 1], 1 x 4 x H x W (RGB + mask channel, mask = channel 4 > 0).
 Loss histories are lists (one per scale) of ``{name: [value per iteration]}`` with the names of
-``wgan.LOSS_NAMES`` (``train.load_history``).
+``singan.losses.LOSS_NAMES`` (``train.load_history``).
 """
 from __future__ import annotations
 
