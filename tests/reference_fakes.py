@@ -11,6 +11,7 @@ import contextlib
 import io
 import math
 import os
+import shutil
 import struct
 import sys
 import types
@@ -182,3 +183,14 @@ def plain_unpickle_runs(pkl: bytes) -> None:
 
     with contextlib.suppress(Exception):
         Plain(io.BytesIO(pkl)).load()
+
+
+def copy_fixture(tmp_path):
+    """A copy of the reference fixture's files in ``tmp_path/model`` (to damage or rewrite)."""
+    dst = tmp_path / "model"
+    dst.mkdir()
+    from singanseg_lib.published.importer import REFERENCE_FILES
+
+    for name in REFERENCE_FILES:
+        shutil.copy(FIXTURE / name, dst / name)
+    return dst
