@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite: ruff (lint and import order), then pytest, notebooks on the smoke preset
-# included. Extra arguments go to pytest (e.g. ./run_tests.sh -m slow, ./run_tests.sh tests/test_data.py -x).
+# included. Extra arguments go to pytest (e.g. ./run_tests.sh -m slow, ./run_tests.sh tests/data/test_folders.py -x).
 source "$(dirname "$0")/scripts/venv.sh"
 ensure_venv
 cd "$KIT_ROOT"

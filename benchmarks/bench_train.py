@@ -1,6 +1,6 @@
 """Milliseconds per training iteration at every scale: the kit's ScaleTrainer vs the reference's way.
 
-The reference-equivalent iteration (``reference_iteration.py``: CPU uint8 NumPy resize and a
+The reference-equivalent iteration (``singanseg_lib/singan/algorithm.py``: CPU uint8 NumPy resize and a
 re-run of all coarser generators per critic step, three generator passes, batch-1 everything,
 three backward calls per critic step, per-parameter Adam) and ours run interleaved on the same
 networks and image, so machine noise hits both alike; the ratio is the result. The emulation was

@@ -233,7 +233,7 @@ for o in outcomes:
 # many small operations of each step, double backward included. Compiling costs about a minute per
 # scale, more than the short classroom training would save, so the classroom preset runs
 # without it (`TrainConfig.compile_steps`). `benchmarks/bench_train.py` times all this against a
-# reference-style iteration on the paper's settings, and `tests/test_wgan.py` checks that both
+# reference-style iteration on the paper's settings, and `tests/singan/test_step.py` checks that both
 # compute the same gradients.
 
 # %%

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from singanseg_lib.data.images import MASK_THRESHOLD
+
 MANIFEST_COLUMNS = ["image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale",
                     "polyp_share"]
 
@@ -47,7 +49,7 @@ def make_synthetic_set(set_dir: Path, real_root: Path, ids: list[str], *, per_im
     for image_id in ids:
         src = next((real_root / "images").glob(f"{image_id}.*"))
         image = np.asarray(Image.open(src).convert("RGB")).astype(int)
-        mask = np.asarray(Image.open(next((real_root / "masks").glob(f"{image_id}.*"))).convert("L")) > 127
+        mask = np.asarray(Image.open(next((real_root / "masks").glob(f"{image_id}.*"))).convert("L")) > MASK_THRESHOLD
         for k in range(per_image):
             shift = rng.integers(-4, 5, 2)
             im, m = np.roll(image, shift, (0, 1)), np.roll(mask, shift, (0, 1))

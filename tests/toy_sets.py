@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from singanseg_lib.data.images import MASK_THRESHOLD
+
 COLUMNS = ("image", "mask", "source_image", "source_path", "model", "sample", "seed", "start_scale", "polyp_share")
 
 
@@ -67,7 +69,7 @@ def make_set(set_dir: Path, reals: list[Path], *, samples: int = 2, seed: int = 
             source = Path("..") / real.relative_to(set_dir.parent) if relative_source else real.resolve()
             rows.append({"image": f"{name}_img.png", "mask": f"{name}_mask.png", "source_image": real.name,
                          "source_path": str(source), "model": f"models/{real.stem}", "sample": k, "seed": 1000 + k,
-                         "start_scale": 0, "polyp_share": f"{(np.asarray(m) > 127).mean():.6f}"})
+                         "start_scale": 0, "polyp_share": f"{(np.asarray(m) > MASK_THRESHOLD).mean():.6f}"})
     with open(set_dir / "manifest.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()

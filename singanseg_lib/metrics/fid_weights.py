@@ -20,7 +20,7 @@ the provenance record holds the real sha256.
 Trust boundary: the wheel and ``default_1.pt`` are pinned by sha256 before anything is loaded.
 ``torch.jit.load`` does not unpickle arbitrary Python: its unpickler only rebuilds TorchScript
 types and refuses any other global (a crafted archive naming ``os.system`` fails with "Unknown
-type name", checked in tests/test_weights.py). The archive's TorchScript code does run (in the
+type name", checked in tests/kit/test_weights.py). The archive's TorchScript code does run (in the
 TorchScript interpreter, not Python) when the port computes the comparison features.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Notebook 01 shows :meth:`ReferenceIteration.step` to students as "the algorithm" (one critic
 and generator update at one scale, docs/algorithm.md §3 and §4). The kit trains with
 :class:`~singanseg_lib.singan.step.ScaleTrainer`, which computes the same numbers faster;
-``tests/test_wgan.py`` holds the two equal in float64 and ``benchmarks/bench_train.py`` times
+``tests/singan/test_step.py`` holds the two equal in float64 and ``benchmarks/bench_train.py`` times
 them against each other. Written from the description in docs/algorithm.md (no reference code
 copied). Per iteration, like the reference:
 

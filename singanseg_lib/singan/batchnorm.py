@@ -17,7 +17,7 @@ are what eval-mode generation uses later, so they must come out as the reference
   critic's input gradient) runs as a few whole-tensor operations instead of PyTorch's generic
   BatchNorm double backward, which is slower on large activations.
 
-All agree with the sequential native forwards up to float rounding (``tests/test_batchnorm.py``).
+All agree with the sequential native forwards up to float rounding (``tests/singan/test_batchnorm.py``).
 """
 from __future__ import annotations
 

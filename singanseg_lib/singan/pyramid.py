@@ -12,7 +12,7 @@ inside the image that is below 2 grey levels per resize, but the truncation lowe
 half a grey level on average and the residual generators carry that upwards. And its border
 handling casts negative indices through an unsigned integer, which drops those taps (the rest
 are renormalised), where we mirror them as MATLAB does: the first rows and columns of a level
-differ by up to ~20 grey levels. ``tests/test_pyramid.py`` measures both against the
+differ by up to ~20 grey levels. ``tests/singan/test_pyramid.py`` measures both against the
 reference's own ``reals.pth``.
 """
 from __future__ import annotations

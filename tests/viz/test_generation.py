@@ -1,7 +1,7 @@
 """Figures of notebook 02: the panels they draw and that they save as PNG."""
 import numpy as np
 import torch
-from test_generate import make_model
+from toy_models import make_model
 
 from singanseg_lib import viz
 from singanseg_lib.sampling import generate

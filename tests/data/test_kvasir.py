@@ -1,14 +1,17 @@
-"""The full Kvasir-SEG: verification by content, complete-or-absent installs, offline help.
+"""Kvasir-SEG: the bundled sample (checksums, selection), the full set's statistics, and its download:
+verification by content, complete-or-absent installs, offline help.
 
 Most tests serve archives built from the bundled sample and point the kit's sha256 list at the
 sample's files (the real list names 2,000 files; the sample has 72 of them). The last tests use
 the real list and the real full set where shared/ is reachable.
 """
+import importlib.util
 import shutil
 import uuid
 import zipfile
 
 import pytest
+from conftest import REPO
 from loopback import closed_port_url, serve
 
 from singanseg_lib import cli, data
@@ -200,3 +203,41 @@ def test_real_full_set_verifies(tmp_path, full_kvasir):
     dest = kvasir.install_kvasir(full_kvasir, tmp_path / "kvasir-seg", progress=False)
     assert kvasir.is_complete(dest) and read_json(dest / kvasir.STAMP)["files"] == 2000
     assert sorted(p.name for p in (dest / "images").iterdir()) == sorted(p.name for p in (full_kvasir / "images").iterdir())
+
+
+# --- the bundled sample and the full set's statistics ------------------------------------------------
+
+def test_sample_is_byte_identical_to_its_manifest_and_spans_polyp_sizes():
+    root = data.sample_dir()
+    sums = read_sha256sums(root / "SHA256SUMS")
+    on_disk = sorted(str(p.relative_to(root)) for p in root.rglob("*.jpg"))
+    assert sorted(sums) == on_disk and len(on_disk) == 72
+    assert all(sha256_file(root / name) == digest for name, digest in sums.items())
+    ds = data.load_dataset(root, progress=False)
+    assert len(ds) == 36 and ds.warnings == []
+    assert ds.shares.min() < 0.01 and ds.shares.max() > 0.5, "from the smallest to the largest polyps"
+    assert len({p.size for p in ds}) >= 20, "many image sizes"
+    assert sum(p.stat().st_size for p in root.rglob("*")) < 4e6
+
+
+@pytest.fixture(scope="module")
+def full_set(full_kvasir):
+    return data.load_dataset(full_kvasir, progress=False)
+
+
+def test_full_kvasir_loads_clean_with_its_known_statistics(full_set):
+    stats = data.summarize(full_set)
+    assert stats["pairs"] == 1000 and full_set.warnings == []
+    assert stats["distinct_sizes"] == 333 and (stats["width_min"], stats["width_max"]) == (332, 1920)
+    assert stats["share_min"] == pytest.approx(0.00474, abs=1e-5) and stats["share_max"] == pytest.approx(0.8118, abs=1e-4)
+    assert stats["share_mean"] == pytest.approx(0.1539, abs=1e-4) and stats["empty_masks"] == 0
+
+
+def test_sample_is_what_the_selection_script_chooses(full_set):
+    spec = importlib.util.spec_from_file_location("make_sample", REPO / "scripts" / "make_sample.py")
+    make_sample = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_sample)
+    chosen = make_sample.select_sample(full_set)
+    assert make_sample.check_sample(chosen, data.sample_dir()) == []
+    ranked = sorted(full_set, key=lambda p: (p.polyp_share, p.id))
+    assert chosen[0] == ranked[0] and chosen[-1] == ranked[-1]

@@ -1,6 +1,6 @@
 """The optimised training iteration computes what the reference's wasteful one computes.
 
-``benchmarks/reference_iteration.py`` is the reference's iteration written out (batch-1
+``singanseg_lib/singan/algorithm.py`` is the reference's iteration written out (batch-1
 forwards, coarser generators re-run per critic step, three generator passes, three backward
 calls per critic step); with its float resize it must agree with ScaleTrainer to rounding.
 

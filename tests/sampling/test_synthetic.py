@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_generate import make_model
+from toy_models import make_model
 
 from singanseg_lib.kit.files import OutputExistsError
 from singanseg_lib.sampling import generate, synthetic

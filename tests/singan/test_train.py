@@ -10,22 +10,16 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, REPO
+from conftest import REPO
 from PIL import Image
 from safetensors.torch import load_file
+from toy_models import POLYP, polyp_image
 
 from singanseg_lib.kit import presets
 from singanseg_lib.singan import diagnostics as train_summary
 from singanseg_lib.singan import train
 from singanseg_lib.singan.checkpoint import load_model
 from singanseg_lib.singan.noise import draw_noise
-
-POLYP = FIXTURES / "reference-singan-seg-ms128" / "polyp_with_4_channels.png"  # 622x529 RGBA, mask in alpha
-
-
-def polyp_image() -> torch.Tensor:
-    rgba = np.array(Image.open(POLYP))
-    return train.to_training_tensor(rgba[..., :3], rgba[..., 3] > 127)
 
 
 def test_config_defaults_are_the_reference_and_presets_apply():
@@ -181,7 +175,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     import os, signal, sys, torch
     torch.set_num_threads(1)
     sys.path.insert(0, {tests!r})
-    from test_train import polyp_image
+    from toy_models import polyp_image
     from singanseg_lib.singan import train
     out, max_size, iters, kill_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     cfg = train.TrainConfig(max_size=max_size, iters_per_scale=iters, device="cpu")

@@ -1,0 +1,143 @@
+"""Image/mask folders: layouts, pairing, every kind of bad folder named, subsets, resolving, `data check`."""
+import json
+
+import numpy as np
+import pytest
+from folder_fakes import H, W, fake_image, fake_mask, good_folder, load_problems, save_image, truncate
+
+from singanseg_lib import cli, data
+
+
+@pytest.mark.parametrize("img_ext,mask_ext", [("jpg", "png"), ("png", "png"), ("tif", "tif"), ("jpeg", "tiff"),
+                                              ("png", "jpg")])
+def test_subfolder_layout_with_any_formats(tmp_path, img_ext, mask_ext):
+    ds = data.load_dataset(good_folder(tmp_path, img_ext=img_ext, mask_ext=mask_ext), progress=False)
+    assert ds.layout == "subfolders" and ds.ids == ["p0", "p1", "p2"]
+    assert ds.warnings == []
+    assert ds.shares == pytest.approx([0.25] * 3, abs=0.01)  # JPEG masks: a few edge pixels may move
+    image, mask = ds.read("p1")
+    assert image.shape == (H, W, 3) and image.dtype == np.uint8 and mask.dtype == bool and mask.shape == (H, W)
+
+
+@pytest.mark.parametrize("img_name", ["p{}_img.png", "p{}.png"])
+def test_flat_layouts(tmp_path, img_name):
+    for i in range(2):
+        save_image(fake_image(seed=i), tmp_path / img_name.format(i))
+        save_image(fake_mask(), tmp_path / f"p{i}_mask.png")
+    (tmp_path / "manifest.csv").write_text("image,mask\n")
+    ds = data.load_dataset(tmp_path, progress=False)
+    assert ds.layout == "flat" and ds.ids == ["p0", "p1"]
+
+
+def test_singular_folder_names_and_ignored_files(tmp_path):
+    save_image(fake_image(), tmp_path / "image" / "a.png")
+    save_image(fake_mask(), tmp_path / "mask" / "a.png")
+    (tmp_path / "image" / ".DS_Store").write_bytes(b"\0")
+    (tmp_path / "bboxes.json").write_text("{}")
+    save_image(fake_image(), tmp_path / "image" / "b.gif")  # an image format the kit does not read
+    with pytest.warns(data.DataWarning, match="b.gif"):
+        ds = data.load_dataset(tmp_path, progress=False)
+    hint = "not " + "/".join(s.lstrip(".") for s in data.IMAGE_SUFFIXES)
+    assert ds.ids == ["a"] and any("b.gif" in w and hint in w for w in ds.warnings)
+
+
+def test_bmp_and_webp_are_read(tmp_path):
+    save_image(fake_image(), tmp_path / "images" / "a.bmp")
+    save_image(fake_mask(), tmp_path / "masks" / "a.png")
+    save_image(fake_image(seed=1), tmp_path / "images" / "b.webp")
+    save_image(fake_mask(), tmp_path / "masks" / "b.bmp")
+    ds = data.load_dataset(tmp_path, progress=False)
+    assert ds.ids == ["a", "b"] and ds.read("b")[1].any()
+
+
+def test_no_layout_found_points_to_a_nested_data_set(tmp_path):
+    good_folder(tmp_path / "Kvasir-SEG")
+    with pytest.raises(FileNotFoundError, match="Kvasir-SEG/"):
+        data.load_dataset(tmp_path, progress=False)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        data.load_dataset(tmp_path / "nothing", progress=False)
+
+
+def test_missing_mask_is_an_error_extra_mask_a_warning(tmp_path):
+    root = good_folder(tmp_path)
+    (root / "masks" / "p1.png").unlink()
+    problems, text = load_problems(root)
+    assert len(problems) == 1 and "p1.jpg: no mask" in text
+    save_image(fake_image(), root / "images" / "p1.jpg")
+    save_image(fake_mask(), root / "masks" / "p1.png")
+    save_image(fake_mask(), root / "masks" / "orphan.png")
+    with pytest.warns(data.DataWarning, match="orphan.png"):
+        ds = data.load_dataset(root, progress=False)
+    assert ds.ids == ["p0", "p1", "p2"] and "mask without an image" in ds.warnings[0]
+
+
+def test_duplicate_stems_and_size_mismatch(tmp_path):
+    root = good_folder(tmp_path)
+    save_image(fake_image(), root / "images" / "p0.png")  # p0.jpg and p0.png
+    save_image(fake_mask(size=(W + 2, H)), root / "masks" / "p2.png")
+    problems, text = load_problems(root)
+    assert any("p0.png: same name as p0.jpg" in p for p in problems)
+    assert any("p2.png: mask is 42x30 px, its image p2.jpg is 40x30 px" in p for p in problems)
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    root = good_folder(tmp_path, n=5)
+    (root / "masks" / "p0.png").unlink()
+    truncate(root / "images" / "p1.jpg")
+    save_image(fake_mask(size=(10, 10)), root / "masks" / "p2.png")
+    problems, text = load_problems(root)
+    assert len(problems) == 3 and str(root) in text and "3 problem(s)" in text
+
+
+def test_subset_and_lookup_by_id(tmp_path):
+    ds = data.load_dataset(good_folder(tmp_path, n=4), progress=False)
+    part = ds.subset(["p3", "p1"])
+    assert part.ids == ["p1", "p3"] and ds.ids == ["p0", "p1", "p2", "p3"] and part["p3"] is ds["p3"]
+    with pytest.raises(KeyError, match="p9"):
+        ds.subset(["p9"])
+    with pytest.raises(KeyError, match="p9"):
+        ds["p9"]
+
+
+def test_resolve_data_dir(tmp_path, monkeypatch):
+    assert data.resolve_data_dir("") == data.sample_dir() == data.resolve_data_dir("sample")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    assert data.resolve_data_dir("mine") == tmp_path / "mine"
+    assert data.resolve_data_dir("data/sample") == data.sample_dir()  # from the kit's root (notebooks run in notebooks/)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        data.resolve_data_dir("nowhere")
+
+
+def test_cli_check(tmp_path, capsys):
+    root = good_folder(tmp_path / "good", mask_ext="png")
+    save_image(fake_image("L"), root / "images" / "p0.jpg")
+    assert cli.main(["data", "check", str(root), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: grayscale image" in out and "3 image/mask pairs" in out and "polyp share mean" in out
+    (root / "masks" / "p1.png").unlink()
+    assert cli.main(["data", "check", str(root), "--no-progress"]) == 1
+    assert "p1.jpg: no mask" in capsys.readouterr().err
+
+
+@pytest.mark.notebooks
+def test_notebook_00_on_another_data_set(tmp_path):
+    """Grayscale PNG scans with 0/1 PNG label masks in one folder, of two sizes, one without a lesion."""
+    from singanseg_lib.kit import runner
+
+    folder = tmp_path / "ultrasound"
+    for i in range(7):
+        size = (64, 48) if i % 2 else (80, 80)
+        save_image(fake_image("L", size=size, seed=i), folder / f"scan{i}.png")
+        box = (0, 0, 0, 0) if i == 3 else (4, 4, 8 + 4 * i, 30)
+        save_image(fake_mask(box, size=size, high=1), folder / f"scan{i}_mask.png")
+    run_dir, plans = runner.plan_run("smoke", {"data_dir": str(folder)}, only=["00"], run_dir=tmp_path / "runs")
+    runner.execute_notebook(plans[0], run_dir, progress=False)
+    record = json.loads((run_dir / "00_data" / "metrics.json").read_text())
+    metrics = record["metrics"]
+    assert metrics["pairs"] == 7 and metrics["layout"] == "flat" and metrics["empty_masks"] == 1
+    assert metrics["distinct_sizes"] == 2 and metrics["folds"] == [3, 2, 2]
+    assert any("grayscale" in w for w in metrics["warnings"]) and any("0/1" in w for w in metrics["warnings"])
+    assert metrics["share_max"] == pytest.approx(24 * 26 / (64 * 48))  # scan5
+    folds = data.load_folds(run_dir / "00_data" / "folds.json")
+    assert sorted(x for f in folds.folds for x in f) == [f"scan{i}" for i in range(7)]
