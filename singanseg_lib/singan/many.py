@@ -8,6 +8,11 @@ model's training is unchanged (its own seeds, its own folder, resumable per scal
 thread count differs, which moves float rounding, not the algorithm (recorded per scale in
 model.json as ``threads``). On a GPU one process trains one model at a time.
 
+With ``fuse=M`` the jobs are first grouped by scale plan (images whose pyramids have the same
+sizes: :func:`plan_buckets`) and up to M models of one bucket train as one fused network
+(:mod:`~singanseg_lib.singan.fused`: the same models, faster); groups are then the units that
+run side by side.
+
 Worker processes are started with ``spawn`` (safe with torch's thread pools, and in Jupyter);
 an interrupt or an error stops them at once: every finished scale is on disk, so a rerun resumes.
 """
@@ -21,9 +26,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+from PIL import Image
 
 from singanseg_lib.singan.config import TrainConfig
-from singanseg_lib.singan.train import load_training_image, model_status, train_model
+from singanseg_lib.singan.pyramid import plan_scales
+from singanseg_lib.singan.train import load_training_image, model_status, open_model, train_model
 
 
 @dataclass(frozen=True)
@@ -65,61 +72,130 @@ def train_one(job: TrainJob, model_dir: Path, cfg: TrainConfig, seed: int, overw
     start = time.perf_counter()
     try:
         model = train_model(load_training_image(job.image_path, job.mask_path), model_dir, cfg, seed=seed,
-                            overwrite=overwrite, progress=progress,
-                            source={"image_id": job.id, "image_path": str(Path(job.image_path).resolve()),
-                                    "mask_path": str(Path(job.mask_path).resolve())})
+                            overwrite=overwrite, progress=progress, source=_source(job))
     except (ValueError, FileNotFoundError, OSError) as e:
         return TrainOutcome(job.id, model_dir, "failed", error=str(e))
     return TrainOutcome(job.id, model_dir, action, model.pyramid.num_trained, time.perf_counter() - start,
                         sum(e["seconds"] for e in model.meta["scales"]))
 
 
-def _train_one_args(args: tuple) -> TrainOutcome:
-    return train_one(*args)
+def _source(job: TrainJob) -> dict:
+    return {"image_id": job.id, "image_path": str(Path(job.image_path).resolve()),
+            "mask_path": str(Path(job.mask_path).resolve())}
+
+
+def plan_key(job: TrainJob, cfg: TrainConfig) -> tuple:
+    """What fused models must share: the scale plan's sizes and widths (from the image's header)."""
+    with Image.open(job.image_path) as im:
+        w, h = im.size
+    plan = plan_scales(h, w, min_size=cfg.min_size, max_size=cfg.max_size, scale_factor_init=cfg.scale_factor_init,
+                       nfc=cfg.nfc, max_nfc=cfg.max_nfc)
+    return tuple(map(tuple, plan.sizes)), tuple(plan.widths)
+
+
+def plan_buckets(jobs: Sequence[TrainJob], cfg: TrainConfig) -> list[list[TrainJob]]:
+    """The jobs grouped by :func:`plan_key`, largest bucket first; unreadable images alone."""
+    buckets: dict = {}
+    for job in jobs:
+        try:
+            key = plan_key(job, cfg)
+        except OSError:  # reported by its own training attempt, with the file named
+            key = ("unreadable", job.id)
+        buckets.setdefault(key, []).append(job)
+    return sorted(buckets.values(), key=len, reverse=True)
+
+
+def fused_groups(jobs: Sequence[TrainJob], cfg: TrainConfig, fuse: int) -> list[list[TrainJob]]:
+    """Groups of at most ``fuse`` jobs of one plan, the units of fused training."""
+    return [bucket[i:i + fuse] for bucket in plan_buckets(jobs, cfg) for i in range(0, len(bucket), fuse)]
+
+
+def train_group(jobs: Sequence[TrainJob], model_dirs: Sequence[Path], cfg: TrainConfig, seed: int,
+                overwrite: bool = False, progress: bool = False, threads: int | None = None) -> list[TrainOutcome]:
+    """Train jobs of one plan fused (:func:`~singanseg_lib.singan.fused.train_fused`); a job whose
+    input is bad fails alone, named, and the others train."""
+    from singanseg_lib.singan.fused import train_fused
+
+    if threads:
+        torch.set_num_threads(threads)
+    outcomes, opened, dirs, ids = {}, [], [], []
+    for job, model_dir in zip(jobs, model_dirs):
+        status = "absent" if overwrite else model_status(model_dir)
+        action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
+        try:
+            model = open_model(load_training_image(job.image_path, job.mask_path), model_dir, cfg, seed=seed,
+                               source=_source(job), overwrite=overwrite)
+        except (ValueError, FileNotFoundError, OSError) as e:
+            outcomes[job.id] = TrainOutcome(job.id, model_dir, "failed", error=str(e))
+            continue
+        opened.append(model), dirs.append(model_dir), ids.append((job.id, action))
+    start = time.perf_counter()
+    if opened:
+        train_fused(opened, dirs, cfg, progress=progress)
+    seconds = (time.perf_counter() - start) / max(1, len(opened))
+    for model, model_dir, (job_id, action) in zip(opened, dirs, ids):
+        outcomes[job_id] = TrainOutcome(job_id, model_dir, action, model.pyramid.num_trained, seconds,
+                                        sum(e["seconds"] for e in model.meta["scales"]))
+    return [outcomes[j.id] for j in jobs]
+
+
+def _train_one_args(args: tuple) -> list[TrainOutcome]:
+    return [train_one(*args)]
+
+
+def _train_group_args(args: tuple) -> list[TrainOutcome]:
+    return train_group(*args)
 
 
 def train_many(jobs: Sequence[TrainJob], models_dir: str | Path, cfg: TrainConfig, *, seed: int,
-               workers: int = 0, overwrite: bool = False, progress: bool = True,
+               workers: int = 0, fuse: int = 1, overwrite: bool = False, progress: bool = True,
                on_done: Callable[[TrainOutcome], None] | None = None) -> list[TrainOutcome]:
     """Train one model per job into ``models_dir/<id>``; outcomes in the order of ``jobs``.
 
     ``workers``: processes side by side (0: :func:`auto_workers`); with more than one, each uses
     ``torch threads // workers`` threads (at least 1) and the progress bar counts models; with
-    one, models train in this process with a bar per scale. ``on_done`` is called as each model
-    finishes (in completion order).
+    one, models train in this process with a bar per scale. ``fuse``: up to this many models of
+    one scale plan train as one network (:func:`fused_groups`; 1: each alone). ``on_done`` is
+    called as each model finishes (in completion order).
     """
     from tqdm.auto import tqdm
 
     models_dir = Path(models_dir)
-    workers = workers or auto_workers(cfg, len(jobs))
     todo = [j for j in jobs if overwrite or model_status(models_dir / j.id) != "complete"]
     outcomes: dict[str, TrainOutcome] = {}
+
+    def done(batch: list[TrainOutcome]) -> None:
+        for outcome in batch:
+            outcomes[outcome.id] = outcome
+            if on_done:
+                on_done(outcome)
     for job in jobs:
         if job not in todo:
-            outcomes[job.id] = train_one(job, models_dir / job.id, cfg, seed)  # loads it: "skipped"
-            if on_done:
-                on_done(outcomes[job.id])
-    if workers <= 1 or len(todo) <= 1:
-        for job in todo:
-            outcomes[job.id] = train_one(job, models_dir / job.id, cfg, seed, overwrite, progress)
-            if on_done:
-                on_done(outcomes[job.id])
+            done([train_one(job, models_dir / job.id, cfg, seed)])  # loads it: "skipped"
+    if fuse > 1:
+        units = fused_groups(todo, cfg, fuse)
+        run, args = _train_group_args, [(g, [models_dir / j.id for j in g], cfg, seed, overwrite) for g in units]
     else:
-        threads = max(1, torch.get_num_threads() // workers)
-        args = [(job, models_dir / job.id, cfg, seed, overwrite, False, threads) for job in todo]
-        pool = get_context("spawn").Pool(workers)
-        try:
-            with tqdm(total=len(todo), desc=f"models ({workers} side by side, {threads} thread(s) each)",
-                      unit="model", disable=not progress) as bar:
-                for outcome in pool.imap_unordered(_train_one_args, args):
-                    outcomes[outcome.id] = outcome
-                    bar.update(1)
-                    if on_done:
-                        on_done(outcome)
-            pool.close()
-        except BaseException:  # Ctrl-C or an error: stop the other models now (they resume per scale)
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
+        units = [[job] for job in todo]
+        run, args = _train_one_args, [(job, models_dir / job.id, cfg, seed, overwrite) for job in todo]
+    workers = min(workers or auto_workers(cfg, len(todo)), max(1, len(units)))
+    if workers <= 1:
+        for a in args:
+            done(run((*a, progress)))
+        return [outcomes[j.id] for j in jobs]
+    threads = max(1, torch.get_num_threads() // workers)
+    pool = get_context("spawn").Pool(workers)
+    try:
+        what = f"{len(units)} fused group(s), " if fuse > 1 else ""
+        with tqdm(total=len(todo), desc=f"models ({what}{workers} side by side, {threads} thread(s) each)",
+                  unit="model", disable=not progress) as bar:
+            for batch in pool.imap_unordered(run, [(*a, False, threads) for a in args]):
+                done(batch)
+                bar.update(len(batch))
+        pool.close()
+    except BaseException:  # Ctrl-C or an error: stop the other models now (they resume per scale)
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     return [outcomes[j.id] for j in jobs]

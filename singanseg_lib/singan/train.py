@@ -29,11 +29,11 @@ from singanseg_lib.kit.env import resolve_device
 from singanseg_lib.kit.files import atomic_write_json, read_json
 from singanseg_lib.singan.checkpoint import META_FILE, LoadedModel, load_model, new_meta, read_meta, save_scale
 from singanseg_lib.singan.config import EXECUTION_FIELDS, TrainConfig
-from singanseg_lib.singan.layout import layout_for
+from singanseg_lib.singan.layout import Layout, layout_for
 from singanseg_lib.singan.losses import LOSS_NAMES
-from singanseg_lib.singan.models import ScaleDiscriminator, ScaleGenerator, SinGANPyramid, init_weights, pad
+from singanseg_lib.singan.models import ScaleDiscriminator, ScaleGenerator, init_weights, pad
 from singanseg_lib.singan.noise import scale_seed
-from singanseg_lib.singan.pyramid import build_pyramid, plan_scales
+from singanseg_lib.singan.pyramid import ScalePlan, build_pyramid, plan_scales
 from singanseg_lib.singan.step import ScaleTrainer
 
 
@@ -173,14 +173,25 @@ def train_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig = T
     image, config or seed raises ``ValueError`` unless ``overwrite``. Returns the trained model
     (frozen generators, eval mode) with its discriminators and real pyramid.
     """
+    model = open_model(image, model_dir, cfg, seed=seed, source=source, overwrite=overwrite)
+    with _cuda_flags(model.reals[0].device, cfg):
+        for _ in range(model.pyramid.num_trained, model.pyramid.plan.num_scales):
+            _train_scale(model, Path(model_dir), cfg, progress=progress, callback=callback)
+    return model
+
+
+def open_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig, *, seed: int,
+               source: dict | None = None, overwrite: bool = False) -> LoadedModel:
+    """The model of ``image`` as far as ``model_dir`` holds it (a new model.json if none): checks
+    the image, refuses a folder trained differently (unless ``overwrite``), loads the finished
+    scales with their discriminators and builds the real pyramid on the config's device."""
     if image.ndim != 4 or image.shape[:2] != (1, 4):
         raise ValueError(f"image must be 1 x 4 x H x W (RGB + mask), got {tuple(image.shape)}")
     if image.min() < -1 or image.max() > 1:
         raise ValueError("image values must lie in [-1, 1] (use to_training_tensor)")
     device = resolve_device(cfg.device)
     model_dir = Path(model_dir)
-    plan = plan_scales(*image.shape[-2:], min_size=cfg.min_size, max_size=cfg.max_size,
-                       scale_factor_init=cfg.scale_factor_init, nfc=cfg.nfc, max_nfc=cfg.max_nfc)
+    plan = plan_for(image, cfg)
     source = {**(source or {}), "tensor_sha256": tensor_sha256(image)}
     meta = new_meta(plan, channels=4, seed=seed, config=cfg.to_dict(), source=source)
     if (model_dir / META_FILE).exists():
@@ -191,15 +202,15 @@ def train_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig = T
             meta = read_meta(model_dir)
     if not meta["scales"]:
         atomic_write_json(model_dir / META_FILE, meta)
-        meta = read_meta(model_dir)  # as JSON holds it (lists, not tuples)
     loaded = load_model(model_dir, device=device, with_discriminators=True)
-    pyramid, discriminators = loaded.pyramid, loaded.discriminators
-    reals = build_pyramid(image.float().to(device), plan)
-    with _cuda_flags(device, cfg):
-        for scale in range(pyramid.num_trained, plan.num_scales):
-            meta = _train_scale(pyramid, discriminators, reals[scale], cfg, meta, model_dir,
-                                seed=seed, progress=progress, callback=callback)
-    return LoadedModel(pyramid, meta, discriminators, reals)
+    loaded.reals = build_pyramid(image.to(device, torch.get_default_dtype()), plan)  # float32 unless a test asks float64
+    return loaded
+
+
+def plan_for(image: torch.Tensor, cfg: TrainConfig) -> ScalePlan:
+    """The scale plan of a 1 x C x H x W training image under ``cfg``."""
+    return plan_scales(*image.shape[-2:], min_size=cfg.min_size, max_size=cfg.max_size,
+                       scale_factor_init=cfg.scale_factor_init, nfc=cfg.nfc, max_nfc=cfg.max_nfc)
 
 
 def init_networks(cfg: TrainConfig, scale: int, width: int, seed: int,
@@ -217,20 +228,52 @@ def init_networks(cfg: TrainConfig, scale: int, width: int, seed: int,
     return G, D
 
 
-def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tensor, cfg: TrainConfig,
-                 meta: dict, model_dir: Path, *, seed: int, progress: bool, callback) -> dict:
-    """Train the next scale, commit it to ``model_dir`` and add it to ``pyramid``; returns the new meta."""
-    from tqdm.auto import tqdm
-
-    scale, plan, device = pyramid.num_trained, pyramid.plan, real.device
-    previous = (pyramid.generators[-1], discriminators[-1]) if scale else None
-    G, D = init_networks(cfg, scale, plan.widths[scale], seed, previous)
-    G, D = G.to(device), D.to(device)
-    for s, g in enumerate(pyramid.generators):  # the layout each frozen scale was trained with
+def start_scale(model: LoadedModel, cfg: TrainConfig, layout: Layout | None = None) -> ScaleTrainer:
+    """The trainer of the model's next scale: G and D initialised (:func:`init_networks`), the
+    frozen scales in the memory format they were trained with, the layout for this width."""
+    pyramid, plan, device = model.pyramid, model.pyramid.plan, model.reals[0].device
+    scale = pyramid.num_trained
+    previous = (pyramid.generators[-1], model.discriminators[-1]) if scale else None
+    G, D = init_networks(cfg, scale, plan.widths[scale], model.meta["seed"], previous)
+    for s, g in enumerate(pyramid.generators):
         cl = layout_for(cfg, plan.widths[s], device).g_channels_last
         g.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
-    layout = layout_for(cfg, plan.widths[scale], device)
-    trainer = ScaleTrainer(pyramid, real, G, D, cfg, seed=seed, layout=layout)
+    layout = layout if layout is not None else layout_for(cfg, plan.widths[scale], device)
+    return ScaleTrainer(pyramid, model.reals[scale], G.to(device), D.to(device), cfg, seed=model.meta["seed"],
+                        layout=layout)
+
+
+def finish_scale(model: LoadedModel, trainer: ScaleTrainer, model_dir: Path, cfg: TrainConfig, seconds: float,
+                 **info) -> None:
+    """Commit the scale ``trainer`` trained (weights, noise, history, timings, ``info``) to
+    ``model_dir`` and add it to ``model`` (its meta, frozen pyramid and discriminators)."""
+    scale, G, D, device = trainer.scale, trainer.G, trainer.D, trainer.device
+    G.eval()
+    with torch.no_grad():
+        rec = G(trainer.noise_amp * pad(trainer.z_opt, G.pad_size) + trainer.z_prev_padded, trainer.z_prev_padded)
+        rec_mse = F.mse_loss(rec, trainer.real_g).item()
+    history = trainer.history.cpu()
+    atomic_write_json(history_path(model_dir, scale), {
+        "scale": scale, "loss_names": list(LOSS_NAMES),
+        "losses": {name: history[:, k].tolist() for k, name in enumerate(LOSS_NAMES)}})
+    info = {"seconds": round(seconds, 3), "iterations": cfg.iters_per_scale,
+            "seconds_per_iteration": seconds / cfg.iters_per_scale, "device": str(device),
+            "threads": torch.get_num_threads() if device.type == "cpu" else None,
+            "precision": cfg.precision, "layout": dataclasses.asdict(trainer.layout), **info,
+            "rec_mse_first_iteration": history[0, LOSS_NAMES.index("rec_mse")].item(),
+            "rec_mse": rec_mse, "history": history_path(model_dir, scale).name}
+    model.meta = save_scale(model_dir, model.meta, scale, G, noise_amp=trainer.noise_amp, z_opt=trainer.z_opt,
+                            real=model.reals[scale], discriminator=D, info=info)
+    model.pyramid.add_scale(G, trainer.noise_amp, trainer.z_opt)
+    model.discriminators.append(D.eval())
+
+
+def _train_scale(model: LoadedModel, model_dir: Path, cfg: TrainConfig, *, progress: bool, callback) -> None:
+    """Train the model's next scale and commit it (:func:`finish_scale`)."""
+    from tqdm.auto import tqdm
+
+    trainer = start_scale(model, cfg)
+    plan, scale = model.pyramid.plan, trainer.scale
     h, w = plan.sizes[scale]
     bar = tqdm(total=cfg.iters_per_scale, desc=f"scale {scale}/{plan.stop_scale} ({h}x{w}, width {plan.widths[scale]})",
                disable=not progress, leave=True, unit="it")
@@ -244,23 +287,4 @@ def _train_scale(pyramid: SinGANPyramid, discriminators: list, real: torch.Tenso
             callback(TrainEvent(scale, plan.num_scales, it + 1, cfg.iters_per_scale, row,
                                 time.perf_counter() - start, done=it == cfg.iters_per_scale - 1))
     bar.close()
-    seconds = time.perf_counter() - start
-    G.eval()
-    with torch.no_grad():
-        rec = G(trainer.noise_amp * pad(trainer.z_opt, G.pad_size) + trainer.z_prev_padded, trainer.z_prev_padded)
-        rec_mse = F.mse_loss(rec, trainer.real_g).item()
-    history = trainer.history.cpu()
-    atomic_write_json(history_path(model_dir, scale), {
-        "scale": scale, "loss_names": list(LOSS_NAMES),
-        "losses": {name: history[:, k].tolist() for k, name in enumerate(LOSS_NAMES)}})
-    info = {"seconds": round(seconds, 3), "iterations": cfg.iters_per_scale,
-            "seconds_per_iteration": seconds / cfg.iters_per_scale, "device": str(device),
-            "threads": torch.get_num_threads() if device.type == "cpu" else None,
-            "precision": cfg.precision, "layout": dataclasses.asdict(trainer.layout),
-            "rec_mse_first_iteration": history[0, LOSS_NAMES.index("rec_mse")].item(),
-            "rec_mse": rec_mse, "history": history_path(model_dir, scale).name}
-    meta = save_scale(model_dir, meta, scale, G, noise_amp=trainer.noise_amp, z_opt=trainer.z_opt,
-                      real=real, discriminator=D, info=info)
-    pyramid.add_scale(G, trainer.noise_amp, trainer.z_opt)
-    discriminators.append(D.eval())
-    return meta
+    finish_scale(model, trainer, model_dir, cfg, time.perf_counter() - start)
