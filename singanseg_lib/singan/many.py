@@ -99,7 +99,7 @@ def plan_buckets(jobs: Sequence[TrainJob], cfg: TrainConfig) -> list[list[TrainJ
     for job in jobs:
         try:
             key = plan_key(job, cfg)
-        except OSError:  # reported by its own training attempt, with the file named
+        except (OSError, ValueError):  # reported by its own training attempt, with the file named
             key = ("unreadable", job.id)
         buckets.setdefault(key, []).append(job)
     return sorted(buckets.values(), key=len, reverse=True)

@@ -81,12 +81,12 @@ def test_an_interrupted_pool_stops_and_a_rerun_completes(jobs, tmp_path):
 
 def test_fused_groups_by_plan_and_a_bad_pair_fails_alone(jobs, tmp_path):
     rgba = np.array(Image.open(POLYP))
-    Image.fromarray(np.ascontiguousarray(rgba[:300, :, :3])).save(tmp_path / "wide.png")  # another plan
-    Image.fromarray(np.ascontiguousarray(rgba[:300, :, 3])).save(tmp_path / "wide_mask.png")
+    Image.fromarray(np.ascontiguousarray(rgba[:, :560, :3])).save(tmp_path / "wide.png")  # another plan
+    Image.fromarray(np.ascontiguousarray(rgba[:, :560, 3])).save(tmp_path / "wide_mask.png")
     wide = train_many.TrainJob("wide", tmp_path / "wide.png", tmp_path / "wide_mask.png")
     everything = jobs + [wide]
-    assert [[j.id for j in g] for g in train_many.fused_groups(everything, CFG, 2)] == [["a", "b"], ["bad"], ["wide"]]
-    outcomes = train_many.train_many(everything, tmp_path / "fused", CFG, seed=3, fuse=2, workers=2, progress=False)
+    assert [[j.id for j in g] for g in train_many.fused_groups(everything, CFG, 3)] == [["a", "b", "bad"], ["wide"]]
+    outcomes = train_many.train_many(everything, tmp_path / "fused", CFG, seed=3, fuse=3, workers=2, progress=False)
     assert [o.status for o in outcomes] == ["trained", "trained", "failed", "trained"]
     assert "bad_mask.png" in outcomes[2].error
     assert [e["fused_models"] for e in train.read_meta(outcomes[0].model_dir)["scales"]] == [2, 2]
