@@ -11,11 +11,12 @@ def add_preset_options(parser: argparse.ArgumentParser, default: str = "classroo
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
 
 
-def parse_overrides(pairs: list[list[str]] | None) -> dict[str, str]:
-    """``-p name value`` pairs (repeatable) as a dict of raw strings; a name given twice is an error."""
+def parse_overrides(pairs: list[list[str]] | None, option: str = "-p") -> dict[str, str]:
+    """``-p name value`` pairs (repeatable) as a dict of the strings typed (read them by the field's
+    type with ``presets.parse_value``); a name given twice is an error naming ``option``."""
     out: dict[str, str] = {}
     for name, value in pairs or []:
         if name in out:
-            raise ValueError(f"-p {name} given twice")
+            raise ValueError(f"{option} {name} given twice")
         out[name] = value
     return out

@@ -30,13 +30,19 @@ def register(sub) -> None:
     d.set_defaults(func=_download)
 
     c = verbs.add_parser("check", help="validate an image/mask folder and print its summary",
-                         description="Pair the images and masks of FOLDER by file name, check every pair "
-                                     "(missing/extra masks, sizes, damaged files, grey or RGBA images, empty or "
-                                     "non-binary masks) and print a summary. Exit status 1 when it has errors.")
+                         description="Pair the images and masks of FOLDER by file name (same name, or "
+                                     "<name>_mask, _1stHO, _seg, ... : the convention most images pair under; "
+                                     "--mask-pattern otherwise), check every pair (missing/extra masks, sizes, "
+                                     "images too small for the pyramid, damaged files, grey or RGBA images, empty "
+                                     "or non-binary masks) and print a summary. Exit status 1 when it has errors.")
     c.add_argument("folder", nargs="?", default="sample",
                    help="the folder, or 'sample' (the bundled sample, default) or 'kvasir' (the full set)")
     c.add_argument("--layout", choices=("auto", "subfolders", "flat"), default="auto",
                    help="images/ + masks/ subfolders, or <name>_mask files in one folder (default: auto)")
+    c.add_argument("--mask-pattern", metavar="PATTERN",
+                   help="the mask's file name, {stem} standing for the image's name without extension, e.g. "
+                        "\"{stem}_1stHO.png\" (no extension: any image format; default: the known convention "
+                        "most images pair under)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=_check)
 
@@ -56,9 +62,11 @@ def _check(args) -> int:
     folder = data.resolve_data_dir(args.folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", data.DataWarning)  # printed below, without the source line
-        ds = data.load_dataset(folder, layout=args.layout, progress=not args.no_progress)
+        ds = data.load_dataset(folder, layout=args.layout, mask_pattern=args.mask_pattern,
+                               progress=not args.no_progress)
     for text in ds.warnings:
         print(f"warning: {text}")
-    print(f"{folder}: {len(ds)} image/mask pairs ({ds.layout} layout), no errors")
+    print(f"{folder}: {len(ds)} image/mask pairs ({ds.layout} layout, masks named "
+          f"{data.pairing.describe(ds.mask_pattern)}), no errors")
     print(data.summary_table({folder.name: ds}).to_string())
     return 0

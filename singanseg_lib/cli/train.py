@@ -4,10 +4,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import yaml
 from tqdm.auto import tqdm
 
-from singanseg_lib.cli._common import add_preset_options
+from singanseg_lib.cli._common import add_preset_options, parse_overrides
 from singanseg_lib.data.folders import load_dataset
 from singanseg_lib.kit import presets
 from singanseg_lib.kit.env import resolve_device
@@ -37,11 +36,7 @@ def register(sub) -> None:
 
 
 def _config(args) -> TrainConfig:
-    overrides = {}
-    for name, raw in args.fields or []:
-        if name in overrides:
-            raise ValueError(f"--set {name} given twice")
-        overrides[name] = yaml.safe_load(raw)
+    overrides = presets.parse_fields(TrainConfig, parse_overrides(args.fields, option="--set"))
     overrides["device"] = str(resolve_device(args.device))
     return presets.config_from_preset(TrainConfig, args.preset, **overrides)
 
@@ -52,7 +47,7 @@ def _jobs(args) -> list[TrainJob]:
     if source.is_dir():
         if args.mask:
             raise ValueError(f"{source} is a folder; --mask is only for a single image")
-        pairs = [TrainJob(p.id, p.image, p.mask) for p in load_dataset(source).pairs]
+        pairs = [TrainJob(p.id, p.image, p.mask) for p in load_dataset(source, progress=not args.no_progress).pairs]
         return pairs[:args.limit] if args.limit else pairs
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such image or folder")

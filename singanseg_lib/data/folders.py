@@ -1,12 +1,7 @@
-"""Segmentation data sets on disk: image/mask folders paired by file stem, checked and binarised.
+"""Segmentation data sets on disk: image/mask folders paired by name, checked and binarised.
 
-Layouts (``layout="auto"`` takes the first that fits):
-
-- ``subfolders``: ``<root>/images/<stem>.<ext>`` with ``<root>/masks/<stem>.<ext>`` (Kvasir-SEG,
-  HyperKvasir's segmented-images; ``image/`` + ``mask/`` also work);
-- ``flat``: one folder of ``<stem>_img.<ext>`` + ``<stem>_mask.<ext>`` (the kit's synthetic sets) or
-  ``<stem>.<ext>`` + ``<stem>_mask.<ext>``.
-
+Which file is whose mask (the ``subfolders`` and ``flat`` layouts, the mask naming conventions,
+an explicit ``mask_pattern`` such as ``"{stem}_1stHO.png"``) is :mod:`singanseg_lib.data.pairing`.
 Image files are those with a suffix of :data:`singanseg_lib.data.images.IMAGE_SUFFIXES` (any case);
 an image and its mask may differ in format. Other image formats PIL knows (gif, jp2, ...) are
 ignored with a warning; other files (json, csv, hidden files) silently.
@@ -15,12 +10,16 @@ Masks are binarised at grey > :data:`~singanseg_lib.data.images.MASK_THRESHOLD` 
 :mod:`singanseg_lib.data.images`, re-exported here with the k-fold splits of :mod:`singanseg_lib.data.folds`).
 
 :func:`load_dataset` checks every pair and either raises :class:`DatasetError` listing every
-problem with its file, or returns a :class:`Dataset` (its ``warnings`` say what was adapted):
+problem with its file (and the masks no image claims, with a ``--mask-pattern`` suggestion when
+most masks are named one other way), or returns a :class:`Dataset` (its ``warnings`` say what was
+adapted, its ``mask_pattern`` how the masks were named):
 
 ====================================================  ===========================================
 image without a mask; two files with one stem          error
+masks that fit two naming conventions alike            error (give ``mask_pattern``)
 mask without an image                                  warning; the mask is ignored
 image and mask of different sizes                      error
+image smaller than the pyramid's coarsest scale        error, naming the minimum (``TrainConfig.min_size``)
 unreadable or truncated file                           error
 grayscale image                                        warning; grey copied to R, G and B
 image with an alpha channel, fully opaque              warning; alpha dropped
@@ -48,7 +47,6 @@ from PIL import Image
 from singanseg_lib.data.images import (
     ALPHA_MODES,
     DEEP_MODES,
-    IMAGE_SUFFIXES,
     MASK_THRESHOLD,
     mask_grey_levels,
     open_image,
@@ -56,6 +54,7 @@ from singanseg_lib.data.images import (
     read_mask,
     to_rgb,
 )
+from singanseg_lib.data.pairing import pair_folder
 
 __all__ = ["DatasetError", "DataWarning", "DatasetPair", "Dataset", "kit_data_dir", "sample_dir",
            "resolve_data_dir", "load_dataset"]
@@ -63,18 +62,25 @@ from singanseg_lib.kit.paths import kit_data_dir, sample_dir
 
 MIDGREY = (32, 223)            # grey levels that are neither black nor white, JPEG noise included
 MAX_MIDGREY_FRACTION = 0.05    # more mid-grey than this and the mask is not a binary mask
-SUBFOLDER_NAMES = (("images", "masks"), ("image", "mask"))
-SUFFIX_HINT = "|".join(s.lstrip(".") for s in IMAGE_SUFFIXES)  # "jpg|jpeg|png|..." for messages
 
 
 class DatasetError(ValueError):
-    """The folder cannot be used as is; ``problems`` lists each ``file: problem``."""
+    """The folder cannot be used as is; ``problems`` lists each ``file: problem``, ``unmatched_masks``
+    the masks no image claims (often the other half of a naming problem), ``hint`` a suggested
+    ``--mask-pattern`` or ""."""
 
-    def __init__(self, root: Path, problems: list[str], *, shown: int = 20):
-        self.root, self.problems = root, problems
-        lines = "\n".join(f"  - {p}" for p in problems[:shown])
-        more = f"\n  ... and {len(problems) - shown} more" if len(problems) > shown else ""
-        super().__init__(f"{root}: {len(problems)} problem(s):\n{lines}{more}")
+    def __init__(self, root: Path, problems: list[str], *, unmatched_masks: list[Path] = (), hint: str = "",
+                 shown: int = 20):
+        self.root, self.problems, self.unmatched_masks, self.hint = root, problems, list(unmatched_masks), hint
+        text = f"{root}: {len(problems)} problem(s):" + _listed(problems, shown)
+        if unmatched_masks:
+            text += f"\n{len(unmatched_masks)} mask(s) without an image:" + _listed(unmatched_masks, shown)
+        super().__init__(text + (f"\nhint: {hint}" if hint else ""))
+
+
+def _listed(items: list, shown: int) -> str:
+    lines = "".join(f"\n  - {p}" for p in items[:shown])
+    return lines + (f"\n  ... and {len(items) - shown} more" if len(items) > shown else "")
 
 
 class DataWarning(UserWarning):
@@ -129,6 +135,7 @@ class Dataset:
     layout: str
     pairs: list[DatasetPair]
     warnings: list[str] = field(default_factory=list)
+    mask_pattern: str = "{stem}"  # how the masks are named after their images (data.pairing)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -166,54 +173,6 @@ class Dataset:
         return read_image(pair.image), read_mask(pair.mask)
 
 
-# --- pairing -------------------------------------------------------------------------------------
-
-def _image_files(folder: Path, notes: list[tuple[str, str]]) -> list[Path]:
-    found = []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or not p.is_file():
-            continue
-        if p.suffix.lower() in IMAGE_SUFFIXES:
-            found.append(p)
-        elif p.suffix.lower() in Image.registered_extensions():  # an image format the kit does not read
-            notes.append((f"ignored: not {SUFFIX_HINT.replace('|', '/')}", str(p)))
-    return found
-
-
-def _by_stem(files: list[tuple[str, Path]], problems: list[str]) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for key, path in files:
-        if key in out:
-            problems.append(f"{path}: same name as {out[key].name}; which one is meant?")
-        else:
-            out[key] = path
-    return out
-
-
-def _layout_files(root: Path, layout: str, problems: list[str], notes: list) -> tuple[str, dict, dict]:
-    """(layout, {id: image}, {id: mask}) for the chosen or detected layout."""
-    if layout not in ("auto", "subfolders", "flat"):
-        raise ValueError(f"unknown layout {layout!r}; choose auto, subfolders or flat")
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
-    if layout in ("auto", "subfolders"):
-        for img_name, mask_name in SUBFOLDER_NAMES:
-            if (root / img_name).is_dir() and (root / mask_name).is_dir():
-                images = _by_stem([(p.stem, p) for p in _image_files(root / img_name, notes)], problems)
-                masks = _by_stem([(p.stem, p) for p in _image_files(root / mask_name, notes)], problems)
-                return "subfolders", images, masks
-    files = _image_files(root, notes)
-    if layout == "flat" or (layout == "auto" and any(p.stem.endswith("_mask") for p in files)):
-        masks = _by_stem([(p.stem[:-5], p) for p in files if p.stem.endswith("_mask")], problems)
-        images = _by_stem([(p.stem[:-4] if p.stem.endswith("_img") else p.stem, p)
-                           for p in files if not p.stem.endswith("_mask")], problems)
-        return "flat", images, masks
-    inside = sorted(str(p.parent.relative_to(root)) for p in root.glob("*/images") if (p.parent / "masks").is_dir())
-    hint = f"; the data set may be in {', '.join(inside)}/ (give that folder)" if inside else ""
-    raise FileNotFoundError(f"{root}: no image/mask layout found: expected images/ + masks/ subfolders or "
-                            f"<name>_mask files beside the images{hint}")
-
-
 # --- checking ------------------------------------------------------------------------------------
 
 def _check_image(path: Path) -> tuple[tuple[int, int], str]:
@@ -236,13 +195,16 @@ def _check_image(path: Path) -> tuple[tuple[int, int], str]:
     return size, mode
 
 
-def _check_pair(key: str, image: Path, mask: Path) -> tuple[DatasetPair | None, list[str], list[tuple[str, str]]]:
+def _check_pair(key: str, image: Path, mask: Path, min_size: int) -> tuple[DatasetPair | None, list[str], list]:
     problems: list[str] = []
     notes: list[tuple[str, str]] = []
     try:
         size, mode = _check_image(image)
     except ValueError as e:
         return None, [str(e)], notes
+    if min(size) < min_size:
+        problems.append(f"{image}: {size[0]}x{size[1]} px; SinGAN-Seg's pyramid needs at least {min_size} px on "
+                        "the short side (TrainConfig.min_size)")
     try:
         grey, label_map = mask_grey_levels(mask)
     except ValueError as e:
@@ -271,31 +233,37 @@ def _check_pair(key: str, image: Path, mask: Path) -> tuple[DatasetPair | None, 
     return None if problems else DatasetPair(key, image, mask, size[0], size[1], share), problems, notes
 
 
-def load_dataset(folder: str | Path, *, layout: str = "auto", workers: int | None = None,
-                 progress: bool = True) -> Dataset:
+def load_dataset(folder: str | Path, *, layout: str = "auto", mask_pattern: str | None = None,
+                 min_size: int | None = None, workers: int | None = None, progress: bool = True) -> Dataset:
     """Pair, check and measure every image/mask of ``folder`` (see the module docstring).
 
-    Raises :class:`DatasetError` listing every problem; warnings (also issued as
-    :class:`DataWarning`) are kept in ``Dataset.warnings``. ``workers`` threads decode in parallel
-    (PIL releases the GIL while decoding); default: up to 4.
+    ``mask_pattern`` names the masks after their images (``"{stem}_1stHO.png"``, see
+    :mod:`singanseg_lib.data.pairing`); default: the known convention most images pair under.
+    ``min_size``: the short side every image needs, px (default: ``TrainConfig.min_size``, the
+    coarsest scale of the pyramid). Raises :class:`DatasetError` listing every problem and the masks
+    without an image; warnings (also issued as :class:`DataWarning`) are kept in ``Dataset.warnings``.
+    ``workers`` threads decode in parallel (PIL releases the GIL while decoding); default: up to 4.
     """
     from tqdm.auto import tqdm
 
+    if min_size is None:
+        from singanseg_lib.singan.config import TrainConfig  # here, not at the top: singan imports data
+
+        min_size = TrainConfig.min_size
     root = Path(folder)
     problems: list[str] = []
     notes: list[tuple[str, str]] = []
-    layout, images, masks = _layout_files(root, layout, problems, notes)
-    for key in sorted(set(images) - set(masks)):
-        problems.append(f"{images[key]}: no mask (expected {_expected_mask(root, layout, key)})")
-    for key in sorted(set(masks) - set(images)):
-        notes.append(("mask without an image, ignored", str(masks[key])))
+    found = pair_folder(root, layout, mask_pattern, problems, notes)
+    images, masks = found.images, found.masks
+    problems.extend(found.missing())
+    notes.extend(("mask without an image, ignored", str(p)) for p in found.unmatched_masks)
     keys = sorted(set(images) & set(masks))
     if not keys and not problems:
-        raise FileNotFoundError(f"{root}: no image/mask pairs found ({layout} layout)")
+        raise FileNotFoundError(f"{root}: no image/mask pairs found ({found.layout} layout)")
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(tqdm(pool.map(lambda k: _check_pair(k, images[k], masks[k]), keys), total=len(keys),
-                            desc=f"checking {root.name}", unit="pair", disable=not progress))
+        results = list(tqdm(pool.map(lambda k: _check_pair(k, images[k], masks[k], min_size), keys),
+                            total=len(keys), desc=f"checking {root.name}", unit="pair", disable=not progress))
     pairs = []
     for pair, errs, pair_notes in results:
         problems.extend(errs)
@@ -303,17 +271,11 @@ def load_dataset(folder: str | Path, *, layout: str = "auto", workers: int | Non
         if pair is not None:
             pairs.append(pair)
     if problems:
-        raise DatasetError(root, problems)
+        raise DatasetError(root, problems, unmatched_masks=found.unmatched_masks, hint=found.hint())
     summary = _summarize_notes(notes)
     for text in summary:
         warnings.warn(f"{root}: {text}", DataWarning, stacklevel=2)
-    return Dataset(root, layout, pairs, summary)
-
-
-def _expected_mask(root: Path, layout: str, key: str) -> str:
-    if layout == "subfolders":
-        return f"a file {key}.<{SUFFIX_HINT}> in {[p for p in (root / 'masks', root / 'mask') if p.is_dir()][0]}"
-    return f"{key}_mask.<{SUFFIX_HINT}> beside it"
+    return Dataset(root, found.layout, pairs, summary, mask_pattern=found.naming.pattern)
 
 
 def _summarize_notes(notes: list[tuple[str, str]], *, shown: int = 5) -> list[str]:

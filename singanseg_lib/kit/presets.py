@@ -11,6 +11,9 @@ are fields of it. Presets list only what differs from the defaults:
 
 Stage-specific names carry a prefix where two stages share a knob (``st_`` style transfer,
 ``seg_`` segmentation); SinGAN-Seg training fields go without one.
+
+:func:`check_type` is the kit's one type checker; :func:`parse_value` reads what a user types
+(``singanseg train --set``, ``singanseg run -p``) against a field's declared type before checking it.
 """
 from __future__ import annotations
 
@@ -110,6 +113,85 @@ def check_type(name: str, value: Any, hint: Any) -> Any:
             return value
         raise TypeError(f"{name}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+BOOL_WORDS = {"true": True, "false": False, "on": True, "off": False, "yes": True, "no": False}
+NONE_WORDS = ("None", "none", "null")
+
+
+def parse_value(name: str, raw: str, hint: Any) -> Any:
+    """A value as a user types it (``--set``, ``-p``), read as ``hint`` says and checked by :func:`check_type`.
+
+    A str or Literal-of-str field keeps the text (YAML would read ``off`` as False); bool fields take
+    true/false/on/off/yes/no; ints and floats parse as such (``5e-4`` too, which YAML keeps a str);
+    ``None``/``null`` fits an Optional; in a union the string is tried last; lists and tuples are
+    ``[a, b]`` or ``a,b``, each item read by its own hint. A wrong value raises TypeError naming the field
+    and the choices.
+    """
+    origin = typing.get_origin(hint)
+    if hint is str:
+        return raw
+    if hint is bool:
+        if raw.strip().lower() in BOOL_WORDS:
+            return BOOL_WORDS[raw.strip().lower()]
+        raise TypeError(f"{name}: expected a bool ({'/'.join(BOOL_WORDS)}), got {raw!r}")
+    if hint in (int, float):
+        try:
+            return hint(raw)
+        except ValueError:
+            raise TypeError(f"{name}: expected {'an int' if hint is int else 'a number'}, got {raw!r}") from None
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        texts = raw in choices or all(isinstance(c, str) for c in choices)
+        return check_type(name, raw if texts else _yaml_value(raw), hint)
+    if origin in (Union, types.UnionType):
+        arms = sorted(typing.get_args(hint), key=lambda arm: arm is str)  # a str would take any text first
+        if type(None) in arms and raw.strip() in NONE_WORDS:
+            return None
+        for arm in (a for a in arms if a is not type(None)):
+            try:
+                return parse_value(name, raw, arm)
+            except TypeError:
+                pass
+        raise TypeError(f"{name}: {raw!r} is not any of {hint}")
+    if origin in (tuple, list):
+        items = _typed_items(raw)
+        args = typing.get_args(hint)
+        fixed = origin is tuple and bool(args) and args[-1] is not Ellipsis
+        item_hints = list(args) if fixed else [args[0] if args else Any] * len(items)
+        if len(item_hints) != len(items):
+            raise TypeError(f"{name}: expected {len(item_hints)} items, got {raw!r}")
+        return check_type(name, [parse_value(f"{name}[{i}]", v, h) for i, (v, h) in
+                                 enumerate(zip(items, item_hints))], hint)
+    return check_type(name, _yaml_value(raw), hint)
+
+
+def _typed_items(raw: str) -> list[str]:
+    """``[a, b]`` or ``a,b`` as the item texts (YAML's BaseLoader keeps every scalar a str)."""
+    try:
+        loaded = yaml.load(raw, Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        loaded = None
+    return loaded if isinstance(loaded, list) else [s.strip() for s in raw.split(",")]
+
+
+def _yaml_value(raw: str) -> Any:
+    """``raw`` read as YAML (numbers, bools, lists), or the text itself where it is not valid YAML."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def parse_fields(cls: type, typed: dict[str, str]) -> dict[str, Any]:
+    """``{field: text}`` as a user types them, each read by :func:`parse_value` against the field of the
+    dataclass ``cls``; an unknown name raises KeyError listing the fields."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(typed) - set(names))
+    if unknown:
+        raise KeyError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; valid: {', '.join(names)}")
+    return {k: parse_value(f"{cls.__name__}.{k}", raw, hints[k]) for k, raw in typed.items()}
 
 
 # The names a parameter's annotation may use, as the runner reads it from a notebook (papermill's

@@ -74,14 +74,16 @@ def notebook_parameters(path: Path) -> dict[str, dict[str, Any]]:
     return {p.name: p._asdict() for p in PythonTranslator.inspect(cells[0])}
 
 
-def parse_override(raw: str, declared_type: str | None) -> Any:
-    """A ``-p`` value as the declared type: strings stay strings, others are read as YAML."""
-    if declared_type in ("str", "Optional[str]", "str | None"):
-        return None if raw in ("None", "null") and declared_type != "str" else raw
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
+def parse_override(name: str, raw: str, declared_type: str | None) -> Any:
+    """A ``-p`` value read by :func:`presets.parse_value` against the type the notebook declares
+    (``-p compile_steps off`` stays the str "off"); without a readable annotation, read as YAML."""
+    hint = presets.hint_from_name(declared_type)
+    if hint is None:
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError:
+            return raw
+    return presets.parse_value(f"-p {name}", raw, hint)
 
 
 def _check_value(nb: str, name: str, value: Any, declared_type: str) -> None:
@@ -134,7 +136,10 @@ def plan_run(preset: str | Path, overrides: dict[str, str] | None = None, *, onl
         chosen: dict[str, Any] = {k: v for k, v in values.items() if k in params}
         for k, raw in overrides.items():
             if k in params:
-                chosen[k] = parse_override(raw, params[k]["inferred_type_name"])
+                try:
+                    chosen[k] = parse_override(k, raw, params[k]["inferred_type_name"])
+                except TypeError as e:
+                    raise TypeError(f"{nb.name}: parameter {k} is {params[k]['inferred_type_name']}; {e}") from None
         for k, v in chosen.items():
             _check_value(nb.name, k, v, params[k]["inferred_type_name"])
         chosen.update(preset=label, run_dir=str(run_dir))

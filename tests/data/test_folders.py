@@ -120,6 +120,125 @@ def test_cli_check(tmp_path, capsys):
     assert "p1.jpg: no mask" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("image,mask", [("21_training.tif", "21_training_1stHO.png"), ("ISIC_01.jpg", "ISIC_01_segmentation.png"),
+                                        ("a.png", "a_gt.bmp"), ("a.jpg", "a_label.png"), ("a.png", "a_masks.png")])
+@pytest.mark.parametrize("layout", ["subfolders", "flat"])
+def test_common_mask_namings_pair_without_renaming(tmp_path, image, mask, layout):
+    image_dir, mask_dir = (tmp_path / "images", tmp_path / "masks") if layout == "subfolders" else (tmp_path, tmp_path)
+    stem, suffix = image.split(".")
+    for i in range(2):
+        save_image(fake_image(seed=i), image_dir / f"{i}{image}")
+        save_image(fake_mask(), mask_dir / f"{i}{mask}")
+    ds = data.load_dataset(tmp_path, progress=False)
+    assert ds.layout == layout and ds.ids == [f"0{stem}", f"1{stem}"] and ds.warnings == []
+    assert ds.mask_pattern == "{stem}" + mask.split(".")[0].removeprefix(stem) and ds.shares == pytest.approx([0.25] * 2)
+
+
+def test_explicit_mask_pattern_and_bad_patterns(tmp_path):
+    for i in range(2):
+        save_image(fake_image(seed=i), tmp_path / "images" / f"p{i}.png")
+        save_image(fake_mask(), tmp_path / "masks" / f"ref_p{i}_v2.png")
+    save_image(fake_mask(), tmp_path / "masks" / "ref_p1_v2.jpg")  # not .png: not p1's mask under the pattern
+    with pytest.warns(data.DataWarning, match="ref_p1_v2.jpg"):
+        ds = data.load_dataset(tmp_path, mask_pattern="ref_{stem}_v2.PNG", progress=False)
+    assert ds.ids == ["p0", "p1"] and ds.read("p1")[1].any() and ds["p1"].mask.name == "ref_p1_v2.png"
+    for bad, match in [("{id}_mask.png", "once"), ("masks/{stem}.png", "once"), ("{stem}_{stem}", "once"),
+                       ("{stem}_mask.gif", "jpg/jpeg/png")]:
+        with pytest.raises(ValueError, match=match):
+            data.load_dataset(tmp_path, mask_pattern=bad, progress=False)
+
+
+def test_unmatched_masks_are_listed_with_the_unmatched_images(tmp_path):
+    root = good_folder(tmp_path)
+    (root / "masks" / "p1.png").rename(root / "masks" / "p1 copy.png")
+    save_image(fake_mask(), root / "masks" / "orphan.png")
+    with pytest.raises(data.DatasetError) as err:
+        data.load_dataset(root, progress=False)
+    e = err.value
+    assert e.problems == [f"{root / 'images' / 'p1.jpg'}: no mask (expected p1.<{'|'.join(s.lstrip('.') for s in data.IMAGE_SUFFIXES)}> "
+                          f"in {root / 'masks'})"]
+    assert e.unmatched_masks == [root / "masks" / "orphan.png", root / "masks" / "p1 copy.png"]
+    assert "2 mask(s) without an image:\n  - " in str(e) and "p1 copy.png" in str(e)
+    assert e.hint == ""  # one image of three fails: no pattern to suggest
+
+
+def test_pattern_suggested_when_most_pairs_fail_the_same_way(tmp_path):
+    for i in range(3):
+        save_image(fake_image(seed=i), tmp_path / "sub" / "images" / f"p{i}.jpg")
+        save_image(fake_mask(), tmp_path / "sub" / "masks" / f"p{i}_annotation.png")
+        save_image(fake_image(seed=i), tmp_path / "flat" / f"p{i}.jpg")
+        save_image(fake_mask(), tmp_path / "flat" / f"p{i}_annotation.png")
+    problems, text = load_problems(tmp_path / "sub")
+    assert len(problems) == 3 and 'hint: 3 mask(s) seem to be named {stem}_annotation.png: pass --mask-pattern ' \
+                                  '"{stem}_annotation.png"' in text
+    with pytest.raises(FileNotFoundError, match='--mask-pattern "{stem}_annotation.png"'):
+        data.load_dataset(tmp_path / "flat", progress=False)  # no known naming: no layout, but the suggestion
+    problems, text = load_problems(tmp_path / "flat", layout="flat")
+    assert "p0_annotation.png: no mask" in text and '--mask-pattern "{stem}_annotation.png"' in text
+    for folder in ("sub", "flat"):
+        ds = data.load_dataset(tmp_path / folder, mask_pattern="{stem}_annotation.png", progress=False)
+        assert ds.ids == ["p0", "p1", "p2"] and ds.mask_pattern == "{stem}_annotation.png"
+    (tmp_path / "sub" / "masks" / "p0_annotation.png").rename(tmp_path / "sub" / "masks" / "p0.png")
+    (tmp_path / "sub" / "masks" / "p1_annotation.png").rename(tmp_path / "sub" / "masks" / "p1.png")
+    problems, text = load_problems(tmp_path / "sub")  # only p2 fails now: the pattern would break p0 and p1
+    assert len(problems) == 1 and "p2_annotation.png" in text and "hint" not in text
+
+
+def test_two_namings_that_pair_alike_are_an_error(tmp_path):
+    root = good_folder(tmp_path, n=2, mask_ext="png")
+    for i in range(2):
+        save_image(fake_mask(box=(0, 0, 10, 10)), root / "masks" / f"p{i}_gt.png")
+    problems, _ = load_problems(root)
+    assert problems == [f"{root / 'masks'}: the masks fit {{stem}} and {{stem}}_gt alike (2 pairs each); say which "
+                        "with --mask-pattern (mask_pattern= in load_dataset)"]
+    with pytest.warns(data.DataWarning, match="mask without an image"):  # p0.png, p1.png: not under {stem}_gt
+        ds = data.load_dataset(root, mask_pattern="{stem}_gt", progress=False)
+    assert ds.shares == pytest.approx([100 / (W * H)] * 2)
+
+
+def test_images_too_small_for_the_pyramid(tmp_path):
+    from singanseg_lib.singan.config import TrainConfig
+
+    root = good_folder(tmp_path, n=2)
+    small = (TrainConfig.min_size - 1, 60)
+    save_image(fake_image(size=small), root / "images" / "tiny.png")
+    save_image(fake_mask(size=small), root / "masks" / "tiny.png")
+    problems, _ = load_problems(root)
+    assert problems == [f"{root / 'images' / 'tiny.png'}: {small[0]}x60 px; SinGAN-Seg's pyramid needs at least "
+                        f"{TrainConfig.min_size} px on the short side (TrainConfig.min_size)"]
+    assert data.load_dataset(root, min_size=small[0], progress=False).ids == ["p0", "p1", "tiny"]
+    assert load_problems(root, min_size=H + 1)[0][0].endswith(f"needs at least {H + 1} px on the short side "
+                                                              "(TrainConfig.min_size)")
+
+
+def test_cli_check_names_the_naming_and_takes_a_pattern(tmp_path, capsys):
+    for i in range(2):
+        save_image(fake_image(seed=i), tmp_path / "images" / f"{21 + i}_training.tif")
+        save_image(fake_mask(), tmp_path / "masks" / f"{21 + i}_training_1stHO.png")
+        save_image(fake_mask(), tmp_path / "masks" / f"{21 + i}_training_2ndHO.png")
+    assert cli.main(["data", "check", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "2 image/mask pairs (subfolders layout, masks named {stem}_1stHO.<jpg|" in out
+    assert "warning: mask without an image, ignored: 2 file(s)" in out and "22_training_2ndHO.png" in out
+    assert cli.main(["data", "check", str(tmp_path), "--no-progress", "--mask-pattern", "{stem}_2ndHO.png"]) == 0
+    assert "masks named {stem}_2ndHO.png), no errors" in capsys.readouterr().out
+    assert cli.main(["data", "check", str(tmp_path), "--no-progress", "--mask-pattern", "{stem}_3rdHO.png"]) == 1
+    err = capsys.readouterr().err
+    assert "21_training.tif: no mask (expected 21_training_3rdHO.png in" in err and "4 mask(s) without an image" in err
+
+
+@pytest.mark.parametrize("no_progress", [True, False])
+def test_train_no_progress_hides_the_data_check_bar(tmp_path, capsys, no_progress):
+    import argparse
+
+    from singanseg_lib.cli import train
+
+    root = good_folder(tmp_path)
+    jobs = train._jobs(argparse.Namespace(source=str(root), mask=None, limit=None, no_progress=no_progress))
+    assert [j.id for j in jobs] == ["p0", "p1", "p2"]
+    assert ("checking" in capsys.readouterr().err) is not no_progress  # the bar, drawn only when asked for
+
+
 @pytest.mark.notebooks
 def test_notebook_00_on_another_data_set(tmp_path):
     """Grayscale PNG scans with 0/1 PNG label masks in one folder, of two sizes, one without a lesion."""

@@ -3,6 +3,7 @@ from typing import Literal
 
 import pytest
 
+from singanseg_lib import cli
 from singanseg_lib.kit import presets
 
 
@@ -13,6 +14,9 @@ class Cfg:
     mode: Literal["a", "b"] = "a"
     size: tuple[int, int] = (4, 4)
     name: str | None = None
+    switch: Literal["auto", "on", "off"] = "auto"
+    flag: bool = True
+    count: int | str = 1
 
 
 def test_builtin_presets_load():
@@ -66,3 +70,43 @@ def test_hint_from_name_reads_notebook_annotations():
     assert presets.check_type("x", None, presets.hint_from_name("str | None")) is None
     for text in ("", "None", "MyType", "__import__('os')", "int.__class__", "list[int] | 3"):
         assert presets.hint_from_name(text) is None
+
+
+def test_parse_value_reads_what_a_user_types_by_the_declared_type():
+    typed = {"switch": "off", "flag": "off", "steps": "20", "lr": "5e-4", "size": "[2, 3]", "name": "null",
+             "count": "3", "mode": "b"}
+    assert presets.parse_fields(Cfg, typed) == dict(switch="off", flag=False, steps=20, lr=5e-4, size=(2, 3),
+                                                    name=None, count=3, mode="b")
+    assert [presets.parse_value("f", w, bool) for w in ("true", "On", "YES", "no", "False")] == [True] * 3 + [False] * 2
+    assert presets.parse_value("c", "many", int | str) == "many" and presets.parse_value("n", "off", str | None) == "off"
+    assert presets.parse_value("s", "4,5", tuple[int, int]) == (4, 5)
+    for field, raw, match in [("switch", "maybe", "'maybe' is not one of 'auto', 'on', 'off'"),
+                              ("switch", "yes", "'yes' is not one of"), ("flag", "maybe", "true/false/on/off/yes/no"),
+                              ("steps", "1.5", "Cfg.steps: expected an int, got '1.5'"), ("lr", "fast", "a number"),
+                              ("size", "[1, 2, 3]", "expected 2 items"), ("size", "[1, x]", r"Cfg.size\[1\]")]:
+        with pytest.raises(TypeError, match=match):
+            presets.parse_fields(Cfg, {field: raw})
+    with pytest.raises(KeyError, match="stepz.*valid: steps, lr"):
+        presets.parse_fields(Cfg, {"stepz": "3"})
+
+
+def test_train_set_takes_typed_values(tmp_path, capsys):
+    """``--set compile_steps off`` (YAML would make it False) builds the config; the run then stops at the
+    missing image, after the config. A wrong value stops before, naming the choices."""
+    args = ["train", str(tmp_path / "none.png"), "--preset", "smoke", "--device", "cpu", "--no-progress"]
+    assert cli.main(args + ["--set", "compile_steps", "off", "--set", "deterministic", "no"]) == 1
+    assert "none.png: no such image or folder" in capsys.readouterr().err
+    assert cli.main(args + ["--set", "compile_steps", "maybe"]) == 1
+    assert "TrainConfig.compile_steps: 'maybe' is not one of 'auto', 'on', 'off'" in capsys.readouterr().err
+    assert cli.main(args + ["--set", "iters_per_scale", "5", "--set", "iters_per_scale", "6"]) == 1
+    assert "--set iters_per_scale given twice" in capsys.readouterr().err
+
+
+def test_train_set_builds_the_config():
+    import argparse
+
+    from singanseg_lib.cli import train
+
+    cfg = train._config(argparse.Namespace(fields=[["compile_steps", "off"], ["lr_g", "5e-4"], ["betas", "0.4,0.9"]],
+                                           device="cpu", preset="smoke"))
+    assert (cfg.compile_steps, cfg.lr_g, cfg.betas, cfg.device) == ("off", 5e-4, (0.4, 0.9), "cpu")

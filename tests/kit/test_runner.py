@@ -71,6 +71,16 @@ def test_unknown_or_mistyped_parameter_rejected_before_running(series, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def test_overrides_read_by_the_declared_type(series, tmp_path):
+    d, preset = series
+    _, plans = runner.plan_run(preset, {"fail": "off", "label": "no", "n": "12"}, notebook_dir=d, run_dir=tmp_path)
+    assert plans[0].parameters["n"] == 12 and plans[1].parameters["fail"] is False
+    assert plans[1].parameters["label"] == "no"  # a str stays the text typed, not YAML's False
+    with pytest.raises(TypeError, match="01_beta.ipynb: parameter fail is bool; -p fail: expected a bool "
+                                        r"\(true/false/on/off/yes/no\), got 'maybe'"):
+        runner.plan_run(preset, {"fail": "maybe"}, notebook_dir=d, run_dir=tmp_path)
+
+
 def test_subset_by_number_or_name(series, tmp_path):
     d, preset = series
     nbs = runner.list_notebooks(d)
