@@ -18,6 +18,8 @@ from singanseg_lib.data.folders import DataWarning
 from singanseg_lib.kit.files import OutputExistsError
 
 # Errors that are the user's to fix: printed as one clear line, no traceback (unless --debug).
+__all__ = ["main", "build_parser", "USER_ERRORS"]
+
 USER_ERRORS = (
     ValueError,
     TypeError,

@@ -11,7 +11,15 @@ from singanseg_lib.data.folders import load_dataset
 from singanseg_lib.kit import presets
 from singanseg_lib.kit.env import resolve_device
 from singanseg_lib.singan.config import TrainConfig
-from singanseg_lib.singan.many import TrainJob, TrainOutcome, auto_workers, train_many
+from singanseg_lib.singan.many import (
+    TrainJob,
+    TrainOutcome,
+    auto_fuse,
+    auto_workers,
+    fused_groups,
+    plan_buckets,
+    train_many,
+)
 
 
 def register(sub) -> None:
@@ -31,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="models trained side by side, each in its own process (default 0: one per CPU "
                         "core on a CPU, 1 on a GPU)")
+    p.add_argument("--fuse", type=int, default=0, metavar="M",
+                   help="train up to M models of one scale plan as one network (the same models, faster; "
+                        "default 0: what benchmarks/results shows fastest on this device; 1: each alone)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
@@ -60,9 +71,15 @@ def _run(args) -> int:
     cfg = _config(args)
     jobs = _jobs(args)
     out = Path(args.out or Path("runs") / presets.preset_label(args.preset) / "01_training" / "models")
-    workers = args.workers or auto_workers(cfg, len(jobs))
+    fuse = args.fuse or auto_fuse(cfg)
+    groups = fused_groups(jobs, cfg, fuse) if fuse > 1 else [[j] for j in jobs]
+    workers = args.workers or auto_workers(cfg, len(groups))
     print(f"{len(jobs)} image(s) -> {out.resolve()}; preset {args.preset}, seed {args.seed}, device {cfg.device}, "
-          f"max_size {cfg.max_size}, {cfg.iters_per_scale} iterations per scale, {workers} model(s) at a time")
+          f"max_size {cfg.max_size}, {cfg.iters_per_scale} iterations per scale, {workers} process(es) side by side")
+    if fuse > 1:
+        buckets = plan_buckets(jobs, cfg)
+        print(f"fused training, up to {fuse} models per network: {len(buckets)} scale plan(s) with "
+              f"{', '.join(str(len(b)) for b in buckets)} image(s), {len(groups)} group(s)")
 
     def report(o: TrainOutcome) -> None:  # tqdm.write: above the progress bar, not through it
         if o.status == "failed":
@@ -70,7 +87,7 @@ def _run(args) -> int:
         elif o.status != "skipped":
             tqdm.write(f"{o.id}: {o.status}, {o.train_seconds:.0f} s", file=sys.stdout)
 
-    outcomes = train_many(jobs, out, cfg, seed=args.seed, workers=workers, overwrite=args.overwrite,
+    outcomes = train_many(jobs, out, cfg, seed=args.seed, workers=workers, fuse=fuse, overwrite=args.overwrite,
                           progress=not args.no_progress, on_done=report)
     rows = [(o.id, o.status, "-", "-", o.error) if o.status == "failed" else
             (o.id, o.status, f"{o.scales}", f"{o.seconds:.0f} s (all scales: {o.train_seconds:.0f} s)", str(o.model_dir))

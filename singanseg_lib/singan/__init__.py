@@ -4,7 +4,7 @@ configuration (``config``), one WGAN-GP iteration as the reference computes it
 (``algorithm``, the readable version) and as the kit computes it (``step``, tested equal),
 its layouts and exact BatchNorm tricks (``layout``, ``batchnorm``), seeded noise (``noise``),
 the multi-scale loop with resumable checkpoints (``train``, ``checkpoint``), many models side
-by side (``many``) and what a trained model tells (``diagnostics``). Notebook 01.
+by side (``many``) or fused into one network (``fused``) and what a trained model tells (``diagnostics``). Notebook 01.
 """
 from singanseg_lib.singan import (
     algorithm,
@@ -12,6 +12,7 @@ from singanseg_lib.singan import (
     checkpoint,
     config,
     diagnostics,
+    fused,
     layout,
     losses,
     many,
@@ -40,6 +41,7 @@ from singanseg_lib.singan.diagnostics import (
     reconstructions,
     time_iteration,
 )
+from singanseg_lib.singan.fused import FusedScaleTrainer, fuse, train_fused, unfuse
 from singanseg_lib.singan.layout import (
     COMPILE_FAILURES,
     CPU_COMPILE_MIN_ITERS,
@@ -50,7 +52,19 @@ from singanseg_lib.singan.layout import (
     layout_for,
 )
 from singanseg_lib.singan.losses import LOSS_NAMES, gradient_penalty, penalty
-from singanseg_lib.singan.many import TrainJob, TrainOutcome, auto_workers, train_many, train_one
+from singanseg_lib.singan.many import (
+    CPU_FUSE,
+    CPU_FUSE_MAX_SIZE,
+    TrainJob,
+    TrainOutcome,
+    auto_fuse,
+    auto_workers,
+    fused_groups,
+    plan_buckets,
+    train_group,
+    train_many,
+    train_one,
+)
 from singanseg_lib.singan.models import (
     PAD,
     ConvBlock,
@@ -75,25 +89,31 @@ from singanseg_lib.singan.pyramid import (
 from singanseg_lib.singan.step import PREV_BATCH_BYTES, PREV_BATCH_MAX, PhaseTimer, ScaleTrainer
 from singanseg_lib.singan.train import (
     TrainEvent,
+    finish_scale,
     history_path,
     init_networks,
     load_history,
     load_training_image,
     model_status,
+    open_model,
+    plan_for,
+    start_scale,
     tensor_sha256,
     to_training_tensor,
     train_model,
 )
 
 __all__ = [
-    "algorithm", "batchnorm", "checkpoint", "config", "diagnostics", "layout", "losses", "many", "models", "noise", "pyramid",
+    "algorithm", "batchnorm", "checkpoint", "config", "diagnostics", "fused", "layout", "losses", "many", "models", "noise", "pyramid",
     "step", "train", "EXECUTION_FIELDS", "TrainConfig", "ScalePlan", "scale_width", "resized_size", "plan_scales",
     "resize_matrix", "resize", "build_pyramid", "upsample_to", "PAD", "ConvBlock", "init_weights", "ScaleGenerator",
     "ScaleDiscriminator", "padding_for", "pad", "SinGANPyramid", "scale_seed", "make_generator",
     "draw", "draw_noise", "FORMAT", "FORMAT_VERSION", "META_FILE", "CheckpointError", "LoadedModel", "new_meta", "save_scale",
     "read_meta", "load_model", "to_training_tensor", "load_training_image", "model_status", "tensor_sha256",
     "TrainEvent", "history_path", "load_history", "train_model", "init_networks", "TrainJob", "TrainOutcome",
-    "auto_workers", "train_one", "train_many", "reconstructions", "reconstruction_errors",
+    "auto_workers", "train_one", "train_many", "CPU_FUSE", "CPU_FUSE_MAX_SIZE", "auto_fuse", "plan_buckets", "fused_groups", "train_group",
+    "fuse", "unfuse", "FusedScaleTrainer", "train_fused", "open_model", "start_scale", "finish_scale", "plan_for",
+    "reconstructions", "reconstruction_errors",
     "initial_reconstruction_error", "time_iteration", "model_summary", "COMPILE_FAILURES",
     "CPU_G_CHANNELS_LAST_MIN_WIDTH", "CPU_GP_COMPOSITE_BN_MIN_WIDTH", "CPU_COMPILE_MIN_ITERS",
     "import_cpp_extension_quietly", "Layout", "layout_for", "LOSS_NAMES", "PREV_BATCH_BYTES", "PREV_BATCH_MAX",

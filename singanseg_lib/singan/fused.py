@@ -16,9 +16,11 @@ channel block ``[m*C, (m+1)*C)`` of every activation. This is exact, not an appr
   scales' images, from its own seed, exactly as when it trains alone).
 
 ``tests/singan/test_fused.py`` holds every weight of a fused model equal to the model trained
-alone (float64, to 1e-10). The fused form never reaches disk: each model is committed to its own
-folder after every scale (:func:`~singanseg_lib.singan.train.finish_scale`), so a killed fused run
-resumes like any other. The iteration is the reference's (one generator update per iteration,
+alone (float64, to 1e-10; the convolution biases in front of a BatchNorm, whose gradient is 0
+in exact arithmetic and only rounding noise in any code, to 1e-6), and in float32 no further
+apart than a one-ulp change of the image moves the model trained alone. The fused form never
+reaches disk: each model is committed to its own folder after every scale
+(:func:`~singanseg_lib.singan.train.finish_scale`), so a killed fused run resumes like any other. The iteration is the reference's (one generator update per iteration,
 ``g_update="once"``) in the plain batch-1 layout.
 """
 from __future__ import annotations

@@ -62,6 +62,20 @@ def auto_workers(cfg: TrainConfig, jobs: int) -> int:
     return max(1, min(jobs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
+# What trained fastest in benchmarks/results/bench_fused_cpu.json (2 cores): 8 models per
+# network at the classroom's 48 px (1.22x models per hour); at the paper's finest scale (213x250,
+# width 128) two fused models are slower than two alone (0.6x), so larger sizes train alone.
+# No GPU measurement yet: a GPU trains one model per network until one is made.
+CPU_FUSE, CPU_FUSE_MAX_SIZE = 8, 64
+
+
+def auto_fuse(cfg: TrainConfig) -> int:
+    """Models per fused network by device and size: :data:`CPU_FUSE` on a CPU up to
+    :data:`CPU_FUSE_MAX_SIZE` px, 1 otherwise."""
+    cpu = str(cfg.device).split(":")[0] == "cpu"
+    return CPU_FUSE if cpu and cfg.max_size <= CPU_FUSE_MAX_SIZE else 1
+
+
 def train_one(job: TrainJob, model_dir: Path, cfg: TrainConfig, seed: int, overwrite: bool = False,
               progress: bool = False, threads: int | None = None) -> TrainOutcome:
     """Train (resume, or skip when finished) one model; bad input gives a ``failed`` outcome naming it."""

@@ -243,10 +243,16 @@ def test_cli_trains_a_folder_and_skips_finished_models(tmp_path, capsys):
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert "2 trained" in out
+    # same size, same plan: fused by default on a CPU
+    assert "up to 8 models per network: 1 scale plan(s) with 2 image(s), 1 group(s)" in out
+    assert {e["fused_models"] for e in train.read_meta(tmp_path / "models" / "a")["scales"]} == {2}
     # a data warning names the user's file in one line, not our source line
     assert "warning: " in err and "grayscale" in err and "b.png" in err and "load_dataset(" not in err
     assert main(args) == 0
     assert "2 skipped" in capsys.readouterr().out
+    assert main([*args, "--fuse", "1", "--overwrite"]) == 0  # each alone
+    assert "fused" not in capsys.readouterr().out
+    assert "fused_models" not in train.read_meta(tmp_path / "models" / "a")["scales"][0]
     assert train.model_status(tmp_path / "models" / "b") == "complete"
     assert main(["train", str(tmp_path / "data" / "images" / "a.png"), "--out", str(tmp_path / "models")]) == 1
     assert "needs its mask" in capsys.readouterr().err
