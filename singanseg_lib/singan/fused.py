@@ -20,7 +20,8 @@ alone (float64, to 1e-10; the convolution biases in front of a BatchNorm, whose 
 in exact arithmetic and only rounding noise in any code, to 1e-6), and in float32 no further
 apart than a one-ulp change of the image moves the model trained alone. The fused form never
 reaches disk: each model is committed to its own folder after every scale
-(:func:`~singanseg_lib.singan.train.finish_scale`), so a killed fused run resumes like any other. The iteration is the reference's (one generator update per iteration,
+(:func:`~singanseg_lib.singan.train.finish_scale`), so a killed fused run resumes like any
+other. The iteration is the reference's (one generator update per iteration,
 ``g_update="once"``) in the plain batch-1 layout.
 """
 from __future__ import annotations
