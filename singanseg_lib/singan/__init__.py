@@ -4,7 +4,8 @@ configuration (``config``), one WGAN-GP iteration as the reference computes it
 (``algorithm``, the readable version) and as the kit computes it (``step``, tested equal),
 its layouts and exact BatchNorm tricks (``layout``, ``batchnorm``), seeded noise (``noise``),
 the multi-scale loop with resumable checkpoints (``train``, ``checkpoint``), many models side
-by side (``many``) or fused into one network (``fused``) and what a trained model tells (``diagnostics``). Notebook 01.
+by side (``many``) or fused into one network (``fused``), resuming inside a scale (``resume``)
+and what a trained model tells (``diagnostics``). Notebook 01.
 """
 from singanseg_lib.singan import (
     algorithm,
@@ -19,6 +20,7 @@ from singanseg_lib.singan import (
     models,
     noise,
     pyramid,
+    resume,
     step,
     train,
 )
@@ -86,6 +88,7 @@ from singanseg_lib.singan.pyramid import (
     scale_width,
     upsample_to,
 )
+from singanseg_lib.singan.resume import load_state, save_state, state_path
 from singanseg_lib.singan.step import PREV_BATCH_BYTES, PREV_BATCH_MAX, PhaseTimer, ScaleTrainer
 from singanseg_lib.singan.train import (
     TrainEvent,
@@ -112,7 +115,8 @@ __all__ = [
     "read_meta", "load_model", "to_training_tensor", "load_training_image", "model_status", "tensor_sha256",
     "TrainEvent", "history_path", "load_history", "train_model", "init_networks", "TrainJob", "TrainOutcome",
     "auto_workers", "train_one", "train_many", "CPU_FUSE", "CPU_FUSE_MAX_SIZE", "auto_fuse", "plan_buckets", "fused_groups", "train_group",
-    "fuse", "unfuse", "FusedScaleTrainer", "train_fused", "open_model", "start_scale", "finish_scale", "plan_for",
+    "fuse", "unfuse", "FusedScaleTrainer", "train_fused", "resume", "save_state", "load_state", "state_path",
+    "open_model", "start_scale", "finish_scale", "plan_for",
     "reconstructions", "reconstruction_errors",
     "initial_reconstruction_error", "time_iteration", "model_summary", "COMPILE_FAILURES",
     "CPU_G_CHANNELS_LAST_MIN_WIDTH", "CPU_GP_COMPOSITE_BN_MIN_WIDTH", "CPU_COMPILE_MIN_ITERS",

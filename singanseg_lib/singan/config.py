@@ -8,7 +8,7 @@ from typing import Literal
 
 # Config fields that choose how the arithmetic runs, not what is computed: a model may be
 # resumed with other values (results then agree up to rounding, not bit for bit).
-EXECUTION_FIELDS = ("device", "channels_last", "compile_steps", "deterministic")
+EXECUTION_FIELDS = ("device", "channels_last", "compile_steps", "deterministic", "state_every")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class TrainConfig:
     # warns and runs without): auto = on a CPU when iters_per_scale >= CPU_COMPILE_MIN_ITERS
     compile_steps: Literal["auto", "on", "off"] = "auto"
     deterministic: bool = True       # CUDA: deterministic cuDNN kernels (identical reruns); CPU always is
+    # write a resumable state of the scale in training every N iterations (0: only at finished
+    # scales); a killed run then loses at most N iterations (singan/resume.py)
+    state_every: int = 100
 
     def __post_init__(self):
         checks = [(self.min_size > 2 * (self.kernel_size - 1) * self.num_layers // 2, "min_size",
@@ -69,6 +72,7 @@ class TrainConfig:
                   (self.kernel_size % 2 == 1, "kernel_size", "odd"),
                   (self.num_layers >= 2, "num_layers", "at least 2 (head and tail)"),
                   (self.iters_per_scale >= 1, "iters_per_scale", "at least 1"),
+                  (self.state_every >= 0, "state_every", "0 or more"),
                   (self.d_steps >= 1 and self.g_steps >= 1, "d_steps/g_steps", "at least 1"),
                   (0 < self.lr_milestone <= 1, "lr_milestone", "a fraction in (0, 1]"),
                   (self.rec_weight >= 0 and self.gp_weight >= 0, "rec_weight/gp_weight", "non-negative")]

@@ -124,8 +124,7 @@ class ScaleTrainer:
         self.sched_g = torch.optim.lr_scheduler.MultiStepLR(self.opt_g, milestone, gamma=cfg.lr_gamma)
         self.history = torch.zeros(cfg.iters_per_scale, len(LOSS_NAMES), device=self.device)
         self.iteration = 0
-        self._prevs = torch.empty(0)
-        self._prev_pos = 0
+        self._prevs, self._prev_pos, self._refilled = torch.empty(0), 0, None
         self._last_inputs: tuple[torch.Tensor, torch.Tensor] | None = None
         self._fake_graph: torch.Tensor | None = None
         # The compiled layout's steps as one-pass functions: critic losses, and with the
@@ -174,6 +173,7 @@ class ScaleTrainer:
         depend on how many iterations are batched.
         """
         n, plan = self.scale, self.pyr.plan
+        self._refilled = (self.iteration, self.prev_gen.get_state())  # a resumed run redoes this refill
         count = self._chunk_iterations() * self.cfg.d_steps
         per_scale: list[list[torch.Tensor]] = [[] for _ in range(n)]
         for _ in range(count):

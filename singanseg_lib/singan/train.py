@@ -4,9 +4,11 @@
 :class:`~singanseg_lib.singan.step.ScaleTrainer`) and commits every finished scale to the model
 folder (:mod:`~singanseg_lib.singan.checkpoint`). A run that is interrupted (Ctrl-C, a kill, a power
 cut) and started again with the same image, config and seed continues after the last finished
-scale and ends with the same weights as an uninterrupted run: every scale re-seeds its random
-streams from (seed, scale) and the next scale needs only what the checkpoint holds (the
-frozen generators, and G/D of the previous scale for the width-matched weight copy).
+scale, or inside the unfinished one from its last saved state (every ``state_every`` iterations,
+:mod:`~singanseg_lib.singan.resume`), and ends with the same weights as an uninterrupted run:
+every scale re-seeds its random streams from (seed, scale) and the next scale needs only what
+the checkpoint holds (the frozen generators, and G/D of the previous scale for the
+width-matched weight copy).
 
 Used by notebook 01 and ``singanseg train``.
 """
@@ -34,6 +36,7 @@ from singanseg_lib.singan.losses import LOSS_NAMES
 from singanseg_lib.singan.models import ScaleDiscriminator, ScaleGenerator, init_weights, pad
 from singanseg_lib.singan.noise import scale_seed
 from singanseg_lib.singan.pyramid import ScalePlan, build_pyramid, plan_scales
+from singanseg_lib.singan.resume import load_state, save_state, state_path
 from singanseg_lib.singan.step import ScaleTrainer
 
 
@@ -147,7 +150,7 @@ def _check_resumable(meta: dict, expected: dict, model_dir: Path) -> None:
 
 def _clear_model_dir(model_dir: Path) -> None:
     """Remove a model's own files (and nothing else) before retraining it."""
-    for pattern in (META_FILE, "scale_*.safetensors", "scale_*_history.json"):
+    for pattern in (META_FILE, "scale_*.safetensors", "scale_*_history.json", "scale_*_state.pt"):
         for path in model_dir.glob(pattern):
             path.unlink()
 
@@ -269,22 +272,32 @@ def finish_scale(model: LoadedModel, trainer: ScaleTrainer, model_dir: Path, cfg
 
 
 def _train_scale(model: LoadedModel, model_dir: Path, cfg: TrainConfig, *, progress: bool, callback) -> None:
-    """Train the model's next scale and commit it (:func:`finish_scale`)."""
+    """Train the model's next scale and commit it (:func:`finish_scale`). The scale continues
+    from its saved state if a previous run left one, and saves it every ``cfg.state_every``
+    iterations (:mod:`~singanseg_lib.singan.resume`). Not on Ctrl-C: an interrupt inside an
+    iteration leaves the networks half-updated, which a state must never hold."""
     from tqdm.auto import tqdm
 
     trainer = start_scale(model, cfg)
     plan, scale = model.pyramid.plan, trainer.scale
+    state = state_path(model_dir, scale)
+    before = load_state(trainer, state) if state.exists() else 0.0
     h, w = plan.sizes[scale]
-    bar = tqdm(total=cfg.iters_per_scale, desc=f"scale {scale}/{plan.stop_scale} ({h}x{w}, width {plan.widths[scale]})",
-               disable=not progress, leave=True, unit="it")
+    bar = tqdm(total=cfg.iters_per_scale, initial=trainer.iteration, leave=True, unit="it", disable=not progress,
+               desc=f"scale {scale}/{plan.stop_scale} ({h}x{w}, width {plan.widths[scale]})")
     start = time.perf_counter()
-    for it in range(cfg.iters_per_scale):
-        row = trainer.step()
-        bar.update(1)
-        if progress and (it % 50 == 0 or it == cfg.iters_per_scale - 1):
-            bar.set_postfix(d=f"{row[0].item():.3f}", rec=f"{row[5].item():.4f}")
-        if callback is not None:
-            callback(TrainEvent(scale, plan.num_scales, it + 1, cfg.iters_per_scale, row,
-                                time.perf_counter() - start, done=it == cfg.iters_per_scale - 1))
-    bar.close()
-    finish_scale(model, trainer, model_dir, cfg, time.perf_counter() - start)
+    try:
+        for it in range(trainer.iteration, cfg.iters_per_scale):
+            row = trainer.step()
+            bar.update(1)
+            if progress and (it % 50 == 0 or it == cfg.iters_per_scale - 1):
+                bar.set_postfix(d=f"{row[0].item():.3f}", rec=f"{row[5].item():.4f}")
+            if cfg.state_every and (it + 1) % cfg.state_every == 0 and it + 1 < cfg.iters_per_scale:
+                save_state(trainer, state, before + time.perf_counter() - start)
+            if callback is not None:
+                callback(TrainEvent(scale, plan.num_scales, it + 1, cfg.iters_per_scale, row,
+                                    before + time.perf_counter() - start, done=it == cfg.iters_per_scale - 1))
+    finally:
+        bar.close()
+    finish_scale(model, trainer, model_dir, cfg, before + time.perf_counter() - start)
+    state.unlink(missing_ok=True)

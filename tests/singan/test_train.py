@@ -178,7 +178,8 @@ TRAIN_SCRIPT = textwrap.dedent("""
     from toy_models import polyp_image
     from singanseg_lib.singan import train
     out, max_size, iters, kill_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    cfg = train.TrainConfig(max_size=max_size, iters_per_scale=iters, device="cpu")
+    cfg = train.TrainConfig(max_size=max_size, iters_per_scale=iters, device="cpu",
+                            state_every=int(os.environ.get("STATE_EVERY", "100")))
     def maybe_kill(event):
         if kill_at != "-" and (event.scale, event.iteration) == tuple(map(int, kill_at.split(","))):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -186,10 +187,10 @@ TRAIN_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _train_subprocess(tmp_path, out, max_size, iters, kill_at="-", wait=True):
+def _train_subprocess(tmp_path, out, max_size, iters, kill_at="-", wait=True, state_every=100):
     script = tmp_path / "train_script.py"
     script.write_text(TRAIN_SCRIPT.format(tests=str(REPO / "tests")))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "STATE_EVERY": str(state_every)}
     proc = subprocess.Popen([sys.executable, str(script), str(out), str(max_size), str(iters), kill_at],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if wait:
@@ -209,6 +210,33 @@ def test_killed_training_resumes_to_the_same_model(tmp_path):
     straight = _train_subprocess(tmp_path, tmp_path / "straight", 32, 12)
     assert straight.returncode == 0, straight.stderr_text
     _assert_identical(tmp_path / "resumed", tmp_path / "straight")
+
+
+@pytest.mark.parametrize("kill_at", ["0,7", "1,3", "1,11"])
+def test_killed_inside_a_scale_resumes_from_its_state_bit_for_bit(tmp_path, kill_at):
+    """SIGKILL after iteration k of a scale with a state every 2 iterations: the rerun continues
+    from the state (iteration k rounded down to even, not 0) and ends with the uninterrupted model;
+    the state file is gone once its scale is committed."""
+    scale, k = map(int, kill_at.split(","))
+    out = tmp_path / "resumed"
+    assert _train_subprocess(tmp_path, out, 32, 12, kill_at=kill_at, state_every=2).returncode == -signal.SIGKILL
+    saved = torch.load(out / f"scale_{scale:02d}_state.pt", weights_only=True)
+    assert saved["iteration"] == k - k % 2 and len(saved["history"]) == saved["iteration"]
+    resumed = _train_subprocess(tmp_path, out, 32, 12, state_every=2)
+    assert resumed.returncode == 0, resumed.stderr_text
+    assert not list(out.glob("scale_*_state.pt"))
+    assert _train_subprocess(tmp_path, tmp_path / "straight", 32, 12).returncode == 0  # no states written
+    _assert_identical(out, tmp_path / "straight")
+    h_resumed, h_straight = train.load_history(out), train.load_history(tmp_path / "straight")
+    assert h_resumed == h_straight
+
+
+def test_a_damaged_state_is_named(tmp_path):
+    cfg = train.TrainConfig(max_size=32, iters_per_scale=4, device="cpu", state_every=2)
+    model = train.open_model(polyp_image(), tmp_path, cfg, seed=0)
+    (tmp_path / "scale_00_state.pt").write_bytes(b"not a state")
+    with pytest.raises(ValueError, match="scale_00_state.pt: cannot resume.*delete it"):
+        train._train_scale(model, tmp_path, cfg, progress=False, callback=None)
 
 
 @pytest.mark.slow
