@@ -38,7 +38,7 @@ from singanseg_lib.singan.config import TrainConfig  # noqa: E402
 from singanseg_lib.singan.fused import FusedScaleTrainer  # noqa: E402
 from singanseg_lib.singan.layout import Layout  # noqa: E402
 from singanseg_lib.singan.many import TrainJob, auto_workers, train_many  # noqa: E402
-from singanseg_lib.singan.pyramid import build_pyramid, plan_scales  # noqa: E402
+from singanseg_lib.singan.pyramid import build_pyramid  # noqa: E402
 from singanseg_lib.singan.step import ScaleTrainer  # noqa: E402
 from singanseg_lib.singan.train import init_networks  # noqa: E402
 
@@ -67,8 +67,7 @@ def classroom(n: int, iters: int, fuses: list[int]) -> dict:
 
 def paper_scales(fuses: list[int], finest_fuses: list[int], iters: int) -> dict:
     cfg = TrainConfig(max_size=250, iters_per_scale=2000, device="cpu", compile_steps="off")
-    plan = plan_scales(529, 622, min_size=cfg.min_size, max_size=cfg.max_size, scale_factor_init=cfg.scale_factor_init,
-                       nfc=cfg.nfc, max_nfc=cfg.max_nfc)  # the size of the reference fixture's polyp
+    plan = cfg.plan(529, 622)  # the size of the reference fixture's polyp
     reals = build_pyramid(torch.rand(1, 4, 529, 622) * 2 - 1, plan)
     out = []
     for scale in [0, 1, 2, 3, plan.num_scales - 1]:

@@ -26,7 +26,7 @@ from bench_train import frozen_pyramid  # noqa: E402
 
 from singanseg_lib.singan.config import TrainConfig  # noqa: E402
 from singanseg_lib.singan.layout import Layout  # noqa: E402
-from singanseg_lib.singan.pyramid import build_pyramid, plan_scales  # noqa: E402
+from singanseg_lib.singan.pyramid import build_pyramid  # noqa: E402
 from singanseg_lib.singan.resume import save_state  # noqa: E402
 from singanseg_lib.singan.step import ScaleTrainer  # noqa: E402
 from singanseg_lib.singan.train import init_networks  # noqa: E402
@@ -34,7 +34,7 @@ from singanseg_lib.singan.train import init_networks  # noqa: E402
 
 def main() -> None:
     cfg = TrainConfig(max_size=250, iters_per_scale=2000, device="cpu", compile_steps="off")
-    plan = plan_scales(529, 622, min_size=cfg.min_size, max_size=cfg.max_size, nfc=cfg.nfc, max_nfc=cfg.max_nfc)
+    plan = cfg.plan(529, 622)
     reals = build_pyramid(torch.rand(1, 4, 529, 622) * 2 - 1, plan)
     rows = []
     for scale in (0, 4, plan.num_scales - 1):

@@ -100,8 +100,7 @@ run.figure(viz.plot_four_channels(image), "four_channel_input")
 # smaller details.
 
 # %%
-plan = pyramid.plan_scales(*image.shape[-2:], min_size=cfg.min_size, max_size=cfg.max_size,
-                           scale_factor_init=cfg.scale_factor_init, nfc=cfg.nfc, max_nfc=cfg.max_nfc)
+plan = cfg.plan(*image.shape[-2:])  # the sizes and widths of every scale
 reals = pyramid.build_pyramid(image, plan)
 print(f"{plan.num_scales} scales, factor {plan.scale_factor:.3f}: {plan.sizes}")
 run.figure(viz.plot_pyramid(reals, plan.widths), "image_pyramid")

@@ -18,6 +18,7 @@ from singanseg_lib.singan.many import (
     auto_workers,
     fused_groups,
     plan_buckets,
+    snap_aspect,
     train_many,
 )
 
@@ -42,6 +43,10 @@ def register(sub) -> None:
     p.add_argument("--fuse", type=int, default=0, metavar="M",
                    help="train up to M models of one scale plan as one network (the same models, faster; "
                         "default 0: what benchmarks/results shows fastest on this device; 1: each alone)")
+    p.add_argument("--snap-aspect", type=float, default=0.0, metavar="PCT",
+                   help="with --fuse: resize an image by at most PCT %% per side (at its finest scale) into a larger "
+                        "bucket's scale plan, so fewer fused networks train; a deviation from the paper, recorded "
+                        "in each resized model's model.json (default 0: every image at its own size)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
 
@@ -69,9 +74,18 @@ def _jobs(args) -> list[TrainJob]:
 
 def _run(args) -> int:
     cfg = _config(args)
+    if args.snap_aspect < 0:
+        raise ValueError(f"--snap-aspect must be 0 or more (a percentage), got {args.snap_aspect}")
     jobs = _jobs(args)
     out = Path(args.out or Path("runs") / presets.preset_label(args.preset) / "01_training" / "models")
     fuse = args.fuse or auto_fuse(cfg)
+    if args.snap_aspect and fuse > 1:
+        before = len(plan_buckets(jobs, cfg))
+        jobs = snap_aspect(jobs, cfg, args.snap_aspect)
+        print(f"--snap-aspect {args.snap_aspect:g}: {sum(j.resize_to is not None for j in jobs)} image(s) resized "
+              f"into a larger bucket, {before} -> {len(plan_buckets(jobs, cfg))} scale plan(s)")
+    elif args.snap_aspect:
+        print("--snap-aspect has no effect without fused training (--fuse 1): every image keeps its size")
     groups = fused_groups(jobs, cfg, fuse) if fuse > 1 else [[j] for j in jobs]
     workers = args.workers or auto_workers(cfg, len(groups))
     print(f"{len(jobs)} image(s) -> {out.resolve()}; preset {args.preset}, seed {args.seed}, device {cfg.device}, "

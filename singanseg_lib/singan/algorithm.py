@@ -168,12 +168,11 @@ def compare_with_kit(image: torch.Tensor, cfg, *, seed: int = 0, iterations: int
 
     from singanseg_lib.singan.layout import Layout
     from singanseg_lib.singan.models import SinGANPyramid
-    from singanseg_lib.singan.pyramid import build_pyramid, plan_scales
+    from singanseg_lib.singan.pyramid import build_pyramid
     from singanseg_lib.singan.step import ScaleTrainer
     from singanseg_lib.singan.train import init_networks
 
-    plan = plan_scales(*image.shape[-2:], min_size=cfg.min_size, max_size=cfg.max_size,
-                       scale_factor_init=cfg.scale_factor_init, nfc=cfg.nfc, max_nfc=cfg.max_nfc)
+    plan = cfg.plan(*image.shape[-2:])
     real = build_pyramid(image.double(), plan)[0]
     pyramid = SinGANPyramid(plan).double()
     G, D = (net.double() for net in init_networks(cfg, 0, plan.widths[0], seed, None))

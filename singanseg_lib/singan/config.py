@@ -4,7 +4,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from singanseg_lib.singan.pyramid import ScalePlan
 
 # Config fields that choose how the arithmetic runs, not what is computed: a model may be
 # resumed with other values (results then agree up to rounding, not bit for bit).
@@ -82,5 +85,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def plan(self, height: int, width: int) -> ScalePlan:
+        """The scale plan of an image of ``height`` x ``width`` px under these settings (the one
+        place the pyramid fields reach :func:`~singanseg_lib.singan.pyramid.plan_scales`)."""
+        from singanseg_lib.singan.pyramid import plan_scales
+
+        return plan_scales(height, width, min_size=self.min_size, max_size=self.max_size,
+                           scale_factor_init=self.scale_factor_init, nfc=self.nfc, max_nfc=self.max_nfc)
 
 

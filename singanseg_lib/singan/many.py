@@ -29,17 +29,22 @@ import torch
 from PIL import Image
 
 from singanseg_lib.singan.config import TrainConfig
-from singanseg_lib.singan.pyramid import plan_scales
+from singanseg_lib.singan.pyramid import resize
 from singanseg_lib.singan.train import load_training_image, model_status, open_model, train_model
 
 
 @dataclass(frozen=True)
 class TrainJob:
-    """A model to train: the image id (its folder name), the image file and its mask file."""
+    """A model to train: the image id (its folder name), the image file and its mask file.
+
+    ``resize_to`` (H, W): resize the image and mask to this size before training, set only by
+    :func:`snap_aspect` (a deviation from the paper, recorded in the model's model.json).
+    """
 
     id: str
     image_path: Path
     mask_path: Path
+    resize_to: tuple[int, int] | None = None
 
 
 @dataclass
@@ -85,25 +90,48 @@ def train_one(job: TrainJob, model_dir: Path, cfg: TrainConfig, seed: int, overw
     action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
     start = time.perf_counter()
     try:
-        model = train_model(load_training_image(job.image_path, job.mask_path), model_dir, cfg, seed=seed,
-                            overwrite=overwrite, progress=progress, source=_source(job))
+        model = train_model(job_image(job), model_dir, cfg, seed=seed, overwrite=overwrite, progress=progress,
+                            source=_source(job))
     except (ValueError, FileNotFoundError, OSError) as e:
         return TrainOutcome(job.id, model_dir, "failed", error=str(e))
     return TrainOutcome(job.id, model_dir, action, model.pyramid.num_trained, time.perf_counter() - start,
                         sum(e["seconds"] for e in model.meta["scales"]))
 
 
+def job_image(job: TrainJob) -> torch.Tensor:
+    """The job's 1 x 4 x H x W training tensor, resized to ``job.resize_to`` if set (the kit's
+    cubic resize, the mask re-binarised so that it stays a mask)."""
+    image = load_training_image(job.image_path, job.mask_path)
+    if job.resize_to is None or tuple(image.shape[-2:]) == tuple(job.resize_to):
+        return image
+    (h, w), (th, tw) = image.shape[-2:], job.resize_to
+    out = resize(image, (th / h, tw / w), size=(th, tw)).clamp(-1, 1)
+    out[:, 3:] = torch.where(out[:, 3:] > 0, 1.0, -1.0)
+    return out
+
+
 def _source(job: TrainJob) -> dict:
-    return {"image_id": job.id, "image_path": str(Path(job.image_path).resolve()),
-            "mask_path": str(Path(job.mask_path).resolve())}
+    source = {"image_id": job.id, "image_path": str(Path(job.image_path).resolve()),
+              "mask_path": str(Path(job.mask_path).resolve())}
+    if job.resize_to is not None:
+        size = image_size(job.image_path)
+        aspect = (job.resize_to[0] / job.resize_to[1]) / (size[0] / size[1])
+        source["snapped"] = {"from": list(size), "to": list(job.resize_to), "aspect_change_pct": round(abs(aspect - 1) * 100, 3),
+                             "deviation": "resized to share a larger bucket's scale plan for fused training "
+                                          "(snap_aspect); the paper trains every image at its own aspect"}
+    return source
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image file, from its header."""
+    with Image.open(path) as im:
+        return im.size[1], im.size[0]
 
 
 def plan_key(job: TrainJob, cfg: TrainConfig) -> tuple:
-    """What fused models must share: the scale plan's sizes and widths (from the image's header)."""
-    with Image.open(job.image_path) as im:
-        w, h = im.size
-    plan = plan_scales(h, w, min_size=cfg.min_size, max_size=cfg.max_size, scale_factor_init=cfg.scale_factor_init,
-                       nfc=cfg.nfc, max_nfc=cfg.max_nfc)
+    """What fused models must share: the scale plan's sizes and widths (from the image's header,
+    or ``job.resize_to``)."""
+    plan = cfg.plan(*(job.resize_to or image_size(job.image_path)))
     return tuple(map(tuple, plan.sizes)), tuple(plan.widths)
 
 
@@ -117,6 +145,51 @@ def plan_buckets(jobs: Sequence[TrainJob], cfg: TrainConfig) -> list[list[TrainJ
             key = ("unreadable", job.id)
         buckets.setdefault(key, []).append(job)
     return sorted(buckets.values(), key=len, reverse=True)
+
+
+def finest_change_pct(cfg: TrainConfig, size: tuple[int, int], target: tuple[int, int]) -> float:
+    """How much an image of ``size`` changes at its finest scale when resized to ``target``
+    (largest change of a side, in %)."""
+    own, new = cfg.plan(*size).sizes[-1], cfg.plan(*target).sizes[-1]
+    return max(abs(a / b - 1) for a, b in zip(new, own)) * 100
+
+
+def snap_aspect(jobs: Sequence[TrainJob], cfg: TrainConfig, pct: float) -> list[TrainJob]:
+    """The jobs, some resized (``resize_to``) into a larger bucket of :func:`plan_buckets`.
+
+    An image moves to the largest bucket, strictly larger than its own, that holds an image whose
+    finest scale differs from its own finest scale by at most ``pct`` % on each side; it is then
+    resized to that image's size, so its scale plan is exactly the bucket's. What a model trains on
+    changes by at most ``pct`` % per side (the aspect, not the content); model.json records it.
+    Fewer, fuller buckets mean fewer fused networks (:func:`fused_groups`). ``pct`` 0: unchanged.
+    """
+    if pct <= 0:
+        return list(jobs)
+    buckets = plan_buckets(jobs, cfg)
+    sizes = {}
+    for bucket in buckets:
+        for job in bucket:
+            try:
+                sizes[job.id] = image_size(job.image_path)
+                cfg.plan(*sizes[job.id])
+            except (OSError, ValueError):
+                sizes.pop(job.id, None)
+    moved = {}
+    for i, bucket in enumerate(buckets):
+        for job in bucket:
+            if job.id not in sizes:
+                continue
+            for larger in buckets[:i]:
+                if len(larger) <= len(bucket):
+                    continue
+                change = {m.id: finest_change_pct(cfg, sizes[job.id], sizes[m.id])
+                          for m in larger if m.id in sizes and m.id not in moved}  # no chains of moves
+                near = min(change, key=change.get, default=None)
+                if near is not None and change[near] <= pct:
+                    target = next(m for m in larger if m.id == near)
+                    moved[job.id] = TrainJob(job.id, job.image_path, job.mask_path, image_size(target.image_path))
+                    break
+    return [moved.get(job.id, job) for job in jobs]
 
 
 def fused_groups(jobs: Sequence[TrainJob], cfg: TrainConfig, fuse: int) -> list[list[TrainJob]]:
@@ -137,8 +210,7 @@ def train_group(jobs: Sequence[TrainJob], model_dirs: Sequence[Path], cfg: Train
         status = "absent" if overwrite else model_status(model_dir)
         action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
         try:
-            model = open_model(load_training_image(job.image_path, job.mask_path), model_dir, cfg, seed=seed,
-                               source=_source(job), overwrite=overwrite)
+            model = open_model(job_image(job), model_dir, cfg, seed=seed, source=_source(job), overwrite=overwrite)
         except (ValueError, FileNotFoundError, OSError) as e:
             outcomes[job.id] = TrainOutcome(job.id, model_dir, "failed", error=str(e))
             continue

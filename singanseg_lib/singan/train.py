@@ -35,7 +35,7 @@ from singanseg_lib.singan.layout import Layout, layout_for
 from singanseg_lib.singan.losses import LOSS_NAMES
 from singanseg_lib.singan.models import ScaleDiscriminator, ScaleGenerator, init_weights, pad
 from singanseg_lib.singan.noise import scale_seed
-from singanseg_lib.singan.pyramid import ScalePlan, build_pyramid, plan_scales
+from singanseg_lib.singan.pyramid import build_pyramid
 from singanseg_lib.singan.resume import load_state, save_state, state_path
 from singanseg_lib.singan.step import ScaleTrainer
 
@@ -194,7 +194,7 @@ def open_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig, *, 
         raise ValueError("image values must lie in [-1, 1] (use to_training_tensor)")
     device = resolve_device(cfg.device)
     model_dir = Path(model_dir)
-    plan = plan_for(image, cfg)
+    plan = cfg.plan(*image.shape[-2:])
     source = {**(source or {}), "tensor_sha256": tensor_sha256(image)}
     meta = new_meta(plan, channels=4, seed=seed, config=cfg.to_dict(), source=source)
     if (model_dir / META_FILE).exists():
@@ -208,12 +208,6 @@ def open_model(image: torch.Tensor, model_dir: str | Path, cfg: TrainConfig, *, 
     loaded = load_model(model_dir, device=device, with_discriminators=True)
     loaded.reals = build_pyramid(image.to(device, torch.get_default_dtype()), plan)  # float32 unless a test asks float64
     return loaded
-
-
-def plan_for(image: torch.Tensor, cfg: TrainConfig) -> ScalePlan:
-    """The scale plan of a 1 x C x H x W training image under ``cfg``."""
-    return plan_scales(*image.shape[-2:], min_size=cfg.min_size, max_size=cfg.max_size,
-                       scale_factor_init=cfg.scale_factor_init, nfc=cfg.nfc, max_nfc=cfg.max_nfc)
 
 
 def init_networks(cfg: TrainConfig, scale: int, width: int, seed: int,

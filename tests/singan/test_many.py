@@ -92,3 +92,60 @@ def test_fused_groups_by_plan_and_a_bad_pair_fails_alone(jobs, tmp_path):
     assert [e["fused_models"] for e in train.read_meta(outcomes[0].model_dir)["scales"]] == [2, 2]
     again = train_many.train_many(everything[:2], tmp_path / "fused", CFG, seed=3, fuse=2, progress=False)
     assert [o.status for o in again] == ["skipped", "skipped"]
+
+
+def _sized_jobs(tmp_path, sizes):
+    """One job per (name, (H, W)): the polyp fixture resized to that size."""
+    rgba = Image.open(POLYP)
+    out = []
+    for name, (h, w) in sizes:
+        im = rgba.resize((w, h), Image.BICUBIC)
+        im.convert("RGB").save(tmp_path / f"{name}.png")
+        Image.fromarray((np.array(im)[..., 3] > 127).astype(np.uint8) * 255).save(tmp_path / f"{name}_mask.png")
+        out.append(train_many.TrainJob(name, tmp_path / f"{name}.png", tmp_path / f"{name}_mask.png"))
+    return out
+
+
+def test_snap_aspect_moves_images_into_larger_buckets_within_the_limit(tmp_path):
+    cfg = train.TrainConfig(max_size=40, iters_per_scale=3, device="cpu")
+    jobs = _sized_jobs(tmp_path, [("a1", (80, 96)), ("a2", (80, 96)), ("near", (80, 98)), ("near2", (78, 96)),
+                                  ("wide", (80, 100)), ("square", (80, 80))])
+    assert [len(b) for b in train_many.plan_buckets(jobs, cfg)] == [2, 1, 1, 1, 1]
+    assert train_many.snap_aspect(jobs, cfg, 0) == jobs
+
+    snapped = {j.id: j for j in train_many.snap_aspect(jobs, cfg, 5)}
+    assert snapped["near"].resize_to == snapped["near2"].resize_to == (80, 96)   # 3 % each
+    assert snapped["a1"] == jobs[0] and snapped["wide"].resize_to is None       # 6.25 %: too far
+    assert snapped["square"].resize_to is None
+    assert [len(b) for b in train_many.plan_buckets(list(snapped.values()), cfg)] == [4, 1, 1]
+    assert train_many.plan_key(snapped["near"], cfg) == train_many.plan_key(jobs[0], cfg)
+    assert [len(b) for b in train_many.plan_buckets(train_many.snap_aspect(jobs, cfg, 20), cfg)] == [6]
+
+    image = train_many.job_image(snapped["near"])
+    assert image.shape == (1, 4, 80, 96) and set(image[0, 3].unique().tolist()) == {-1.0, 1.0}
+    outcomes = train_many.train_many([jobs[0], snapped["near"]], tmp_path / "models", cfg, seed=1, fuse=2,
+                                     workers=1, progress=False)
+    assert [o.status for o in outcomes] == ["trained", "trained"]
+    meta = train.read_meta(tmp_path / "models" / "near")
+    assert meta["source"]["snapped"]["from"] == [80, 98] and meta["source"]["snapped"]["to"] == [80, 96]
+    assert "deviation" in meta["source"]["snapped"] and "snapped" not in train.read_meta(tmp_path / "models" / "a1")["source"]
+    assert tuple(meta["plan"]["original_size"]) == (80, 96)
+
+
+def test_cli_snap_aspect_reports_the_buckets(tmp_path, capsys):
+    from singanseg_lib.cli import main
+
+    data = tmp_path / "data"
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+    for job in _sized_jobs(tmp_path, [("a1", (80, 96)), ("a2", (80, 96)), ("near", (80, 98))]):
+        job.image_path.rename(data / "images" / f"{job.id}.png")
+        job.mask_path.rename(data / "masks" / f"{job.id}.png")
+    args = ["train", str(data), "--out", str(tmp_path / "models"), "--no-progress", "--device", "cpu",
+            "--set", "max_size", "40", "--set", "iters_per_scale", "2", "--fuse", "4", "--workers", "1"]
+    assert main([*args, "--snap-aspect", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "1 image(s) resized into a larger bucket, 2 -> 1 scale plan(s)" in out and "3 trained" in out
+    assert train.read_meta(tmp_path / "models" / "near")["source"]["snapped"]["to"] == [80, 96]
+    assert main([*args, "--snap-aspect", "-1"]) == 1
+    assert "--snap-aspect must be 0 or more" in capsys.readouterr().err
