@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_train import frozen_pyramid  # noqa: E402
+from bench_train import frozen_pyramid, timed  # noqa: E402
 
 from singanseg_lib.data import load_dataset, pick_by_share, sample_dir  # noqa: E402
 from singanseg_lib.kit.presets import config_from_preset  # noqa: E402
@@ -65,6 +65,17 @@ def classroom(n: int, iters: int, fuses: list[int]) -> dict:
             "max_size": cfg.max_size, "image": pair.id, "rows": rows}
 
 
+def fused_ms(pyr, real: torch.Tensor, cfg: TrainConfig, scale: int, m: int, iters: int) -> float:
+    """Milliseconds per model-iteration of M models of one scale fused (M = 1: one ScaleTrainer,
+    batch-1 layout), the median of ``iters`` timed iterations after a warm-up."""
+    width = pyr.plan.widths[scale]
+    trainers = [ScaleTrainer(pyr, real, *(n.to(real.device) for n in init_networks(cfg, scale, width, k, None)), cfg,
+                             seed=k, layout=Layout()) for k in range(m)]
+    step = trainers[0].step if m == 1 else FusedScaleTrainer(trainers, cfg).step
+    step()  # warm-up
+    return 1000 * statistics.median(timed(step, real.device) for _ in range(iters)) / m
+
+
 def paper_scales(fuses: list[int], finest_fuses: list[int], iters: int) -> dict:
     cfg = TrainConfig(max_size=250, iters_per_scale=2000, device="cpu", compile_steps="off")
     plan = cfg.plan(529, 622)  # the size of the reference fixture's polyp
@@ -74,18 +85,7 @@ def paper_scales(fuses: list[int], finest_fuses: list[int], iters: int) -> dict:
         pyr = frozen_pyramid(plan, cfg, scale, torch.device("cpu"))
         row = {"scale": scale, "size": list(plan.sizes[scale]), "width": plan.widths[scale]}
         for m in (finest_fuses if scale == plan.num_scales - 1 else fuses):
-            trainers = []
-            for k in range(m):
-                G, D = init_networks(cfg, scale, plan.widths[scale], k, None)
-                trainers.append(ScaleTrainer(pyr, reals[scale], G, D, cfg, seed=k, layout=Layout()))
-            step = trainers[0].step if m == 1 else FusedScaleTrainer(trainers, cfg).step
-            step()  # warm-up
-            times = []
-            for _ in range(iters):
-                start = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - start)
-            row[f"ms_per_model_iteration_M{m}"] = round(1000 * statistics.median(times) / m, 1)
+            row[f"ms_per_model_iteration_M{m}"] = round(fused_ms(pyr, reals[scale], cfg, scale, m, iters), 1)
         one = row["ms_per_model_iteration_M1"]
         row["speedup"] = {k.rsplit("_", 1)[1]: round(one / v, 2) for k, v in row.items() if k.startswith("ms_per")}
         print(row, flush=True)
