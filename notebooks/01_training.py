@@ -54,6 +54,7 @@ iters_per_scale: int = 160  # training iterations per scale (paper: 2000)
 live_every: int = 50  # redraw the live loss curves every N iterations
 time_iterations: int = 3  # iterations timed for the breakdown of one iteration
 train_workers: int = 0  # models trained side by side in section 7 (0: one per CPU core; 1 on a GPU)
+backend: str = "local"  # local | ray | slurm: where section 7's models train (README: Beyond one machine)
 
 # %%
 import dataclasses
@@ -193,11 +194,13 @@ run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the fin
 # CPU they train side by side, one process per core, each with one thread: at these small sizes
 # a second thread speeds a model up by less than 10 %, while a second model in parallel nearly
 # halves the wait (`train_workers`; on a GPU one model at a time). Each model is trained exactly
-# as above, with the same seeds; finished models are skipped.
+# as above, with the same seeds; finished models are skipped. With `backend = "ray"` (a local Ray
+# on this machine's cores, or the cluster this node joined) or `"slurm"` (one job array) the same
+# models train on those engines instead, one task per model, and come out the same.
 
 # %%
 jobs = [many.TrainJob(p.id, p.image, p.mask) for p in chosen[1:]]
-outcomes = many.train_many(jobs, models_dir, cfg, seed=seed, workers=train_workers)
+outcomes = many.train_many(jobs, models_dir, cfg, seed=seed, workers=train_workers, backend=backend)
 failed = [o for o in outcomes if o.status == "failed"]
 if failed:
     raise RuntimeError("training failed: " + "; ".join(f"{o.id}: {o.error}" for o in failed))

@@ -1,6 +1,7 @@
 """``singanseg style``: Gatys style transfer of a synthetic set (step 2 of SinGAN-Seg)."""
 from __future__ import annotations
 
+from singanseg_lib.cli._common import add_backend_options, backend_from_args
 from singanseg_lib.kit.env import resolve_device
 
 
@@ -24,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace images styled with other settings")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_options(p, slurm=False)
     p.set_defaults(func=_style)
 
 
@@ -33,7 +35,8 @@ def _style(args) -> int:
     summary = style_set(args.set, ratio=args.ratio, steps=args.steps, size=args.size, batch_size=args.batch_size,
                         samples=args.samples, real_dir=args.real_dir, out_dir=args.out, weights_path=args.weights,
                         allow_random=args.allow_random_weights, overwrite=args.overwrite,
-                        device=resolve_device(args.device), progress=not args.no_progress)
+                        device=resolve_device(args.device), progress=not args.no_progress,
+                        backend=backend_from_args(args))
     per_image = summary.seconds / summary.written if summary.written else 0.0
     print(f"{summary.out_dir}: {summary.written} styled ({per_image:.1f} s each), {summary.skipped} already done")
     return 0

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from singanseg_lib.cli._common import add_preset_options, parse_overrides
+from singanseg_lib.cli._common import add_backend_options, add_preset_options, backend_from_args, parse_overrides
 from singanseg_lib.data.folders import load_dataset
 from singanseg_lib.kit import presets
 from singanseg_lib.kit.env import resolve_device
 from singanseg_lib.singan.config import TrainConfig
 from singanseg_lib.singan.many import (
+    FAILED_FILE,
     TrainJob,
     TrainOutcome,
     auto_fuse,
@@ -34,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--out", help="parent folder of the models, one sub-folder per image id "
                                  "(default: runs/<preset>/01_training/models)")
     p.add_argument("--limit", type=int, help="train only the first N images of FOLDER (sorted by id)")
+    p.add_argument("--only", nargs="+", metavar="ID", help="train only these image ids of FOLDER (e.g. the failed ones)")
     p.add_argument("--set", nargs=2, action="append", metavar=("FIELD", "VALUE"), dest="fields",
                    help="override a TrainConfig field, e.g. --set iters_per_scale 500 (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="retrain models that exist (default: skip or resume)")
@@ -42,12 +44,13 @@ def register(sub) -> None:
                         "core on a CPU, 1 on a GPU)")
     p.add_argument("--fuse", type=int, default=0, metavar="M",
                    help="train up to M models of one scale plan as one network (the same models, faster; "
-                        "default 0: what benchmarks/results shows fastest on this device; 1: each alone)")
+                        "default 0: what benchmarks/results shows fastest on this device, 1 with --backend ray/slurm; 1: each alone)")
     p.add_argument("--snap-aspect", type=float, default=0.0, metavar="PCT",
                    help="with --fuse: resize an image by at most PCT %% per side (at its finest scale) into a larger "
                         "bucket's scale plan, so fewer fused networks train; a deviation from the paper, recorded "
                         "in each resized model's model.json (default 0: every image at its own size)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_backend_options(p)
     p.set_defaults(func=_run)
 
 
@@ -64,7 +67,14 @@ def _jobs(args) -> list[TrainJob]:
         if args.mask:
             raise ValueError(f"{source} is a folder; --mask is only for a single image")
         pairs = [TrainJob(p.id, p.image, p.mask) for p in load_dataset(source, progress=not args.no_progress).pairs]
-        return pairs[:args.limit] if args.limit else pairs
+        pairs = pairs[:args.limit] if args.limit else pairs
+        if args.only:
+            unknown = sorted(set(args.only) - {j.id for j in pairs})
+            if unknown:
+                raise ValueError(f"--only: no image id {', '.join(unknown)} in {source}"
+                                 + (f" (first {args.limit}, --limit)" if args.limit else ""))
+            pairs = [j for j in pairs if j.id in set(args.only)]
+        return pairs
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such image or folder")
     if not args.mask:
@@ -78,7 +88,8 @@ def _run(args) -> int:
         raise ValueError(f"--snap-aspect must be 0 or more (a percentage), got {args.snap_aspect}")
     jobs = _jobs(args)
     out = Path(args.out or Path("runs") / presets.preset_label(args.preset) / "01_training" / "models")
-    fuse = args.fuse or auto_fuse(cfg)
+    # on Ray or Slurm one task per model by default: fused groups would leave most of a cluster idle
+    fuse = args.fuse or (auto_fuse(cfg) if args.backend == "local" else 1)
     if args.snap_aspect and fuse > 1:
         before = len(plan_buckets(jobs, cfg))
         jobs = snap_aspect(jobs, cfg, args.snap_aspect)
@@ -87,9 +98,11 @@ def _run(args) -> int:
     elif args.snap_aspect:
         print("--snap-aspect has no effect without fused training (--fuse 1): every image keeps its size")
     groups = fused_groups(jobs, cfg, fuse) if fuse > 1 else [[j] for j in jobs]
+    backend = backend_from_args(args)
     workers = args.workers or auto_workers(cfg, len(groups))
+    where = f"{workers} process(es) side by side" if backend == "local" else f"on {args.backend}"
     print(f"{len(jobs)} image(s) -> {out.resolve()}; preset {args.preset}, seed {args.seed}, device {cfg.device}, "
-          f"max_size {cfg.max_size}, {cfg.iters_per_scale} iterations per scale, {workers} process(es) side by side")
+          f"max_size {cfg.max_size}, {cfg.iters_per_scale} iterations per scale, {where}")
     if fuse > 1:
         buckets = plan_buckets(jobs, cfg)
         print(f"fused training, up to {fuse} models per network: {len(buckets)} scale plan(s) with "
@@ -102,12 +115,17 @@ def _run(args) -> int:
             tqdm.write(f"{o.id}: {o.status}, {o.train_seconds:.0f} s", file=sys.stdout)
 
     outcomes = train_many(jobs, out, cfg, seed=args.seed, workers=workers, fuse=fuse, overwrite=args.overwrite,
-                          progress=not args.no_progress, on_done=report)
+                          progress=not args.no_progress, on_done=report, backend=backend)
     rows = [(o.id, o.status, "-", "-", o.error) if o.status == "failed" else
             (o.id, o.status, f"{o.scales}", f"{o.seconds:.0f} s (all scales: {o.train_seconds:.0f} s)", str(o.model_dir))
             for o in outcomes]
     _summary(rows)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    failed = [o.id for o in outcomes if o.status == "failed"]
+    if failed:
+        print(f"\n{len(failed)} model(s) failed; each one's traceback is in {out}/<id>/{FAILED_FILE}. Rerun the same "
+              f"command to retry them (finished models are skipped, interrupted ones resume), or add "
+              f"--only {' '.join(failed)} to train just those.", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _summary(rows) -> None:

@@ -4,11 +4,13 @@ configuration (``config``), one WGAN-GP iteration as the reference computes it
 (``algorithm``, the readable version) and as the kit computes it (``step``, tested equal),
 its layouts and exact BatchNorm tricks (``layout``, ``batchnorm``), seeded noise (``noise``),
 the multi-scale loop with resumable checkpoints (``train``, ``checkpoint``), many models side
-by side (``many``) or fused into one network (``fused``), resuming inside a scale (``resume``)
+by side (``many``) or fused into one network (``fused``), on a Ray cluster or a Slurm array
+(``backends``), resuming inside a scale (``resume``)
 and what a trained model tells (``diagnostics``). Notebook 01.
 """
 from singanseg_lib.singan import (
     algorithm,
+    backends,
     batchnorm,
     checkpoint,
     config,
@@ -24,6 +26,7 @@ from singanseg_lib.singan import (
     step,
     train,
 )
+from singanseg_lib.singan.backends import SLURM_LOG, train_units
 from singanseg_lib.singan.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
@@ -57,19 +60,24 @@ from singanseg_lib.singan.losses import LOSS_NAMES, gradient_penalty, penalty
 from singanseg_lib.singan.many import (
     CPU_FUSE,
     CPU_FUSE_MAX_SIZE,
+    FAILED_FILE,
     TrainJob,
     TrainOutcome,
     auto_fuse,
     auto_workers,
+    clear_failure,
+    error_line,
     finest_change_pct,
     fused_groups,
     job_image,
     plan_buckets,
     plan_key,
+    record_failure,
     snap_aspect,
     train_group,
     train_many,
     train_one,
+    train_unit,
 )
 from singanseg_lib.singan.models import (
     PAD,
@@ -110,7 +118,8 @@ from singanseg_lib.singan.train import (
 )
 
 __all__ = [
-    "algorithm", "batchnorm", "checkpoint", "config", "diagnostics", "fused", "layout", "losses", "many", "models", "noise", "pyramid",
+    "algorithm", "backends", "batchnorm", "checkpoint", "config", "diagnostics", "fused", "layout", "losses", "many", "models",
+    "noise", "pyramid",
     "step", "train", "EXECUTION_FIELDS", "TrainConfig", "ScalePlan", "scale_width", "resized_size", "plan_scales",
     "resize_matrix", "resize", "build_pyramid", "upsample_to", "PAD", "ConvBlock", "init_weights", "ScaleGenerator",
     "ScaleDiscriminator", "padding_for", "pad", "SinGANPyramid", "scale_seed", "make_generator",
@@ -119,6 +128,7 @@ __all__ = [
     "TrainEvent", "history_path", "load_history", "train_model", "init_networks", "TrainJob", "TrainOutcome",
     "auto_workers", "train_one", "train_many", "CPU_FUSE", "CPU_FUSE_MAX_SIZE", "auto_fuse", "plan_buckets", "fused_groups", "train_group",
     "plan_key", "snap_aspect", "finest_change_pct", "job_image",
+    "train_unit", "FAILED_FILE", "record_failure", "clear_failure", "error_line", "SLURM_LOG", "train_units",
     "fuse", "unfuse", "FusedScaleTrainer", "train_fused", "resume", "save_state", "load_state", "state_path",
     "open_model", "start_scale", "finish_scale",
     "reconstructions", "reconstruction_errors",

@@ -14,12 +14,21 @@ sizes: :func:`plan_buckets`) and up to M models of one bucket train as one fused
 run side by side.
 
 Worker processes are started with ``spawn`` (safe with torch's thread pools, and in Jupyter);
-an interrupt or an error stops them at once: every finished scale is on disk, so a rerun resumes.
+an interrupt stops them at once: every finished scale is on disk, so a rerun resumes. Failures
+are per model: any exception while one model trains (bad input, CUDA out of memory, a
+RuntimeError) gives that model a ``failed`` outcome, with its traceback in
+``<model_dir>/failed.txt``, and the other models go on. ``backend="ray"`` or ``"slurm"`` runs
+the same units on a Ray cluster or a Slurm job array (:mod:`~singanseg_lib.singan.backends`).
+
+Every model trains from the run's one ``seed`` (recorded in its model.json; each scale re-seeds
+from (seed, scale)), so a model depends only on the seed, its image and the config, never on
+which process, retry or backend trained it.
 """
 from __future__ import annotations
 
 import os
 import time
+import traceback
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -28,6 +37,7 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image
 
+from singanseg_lib.kit.files import atomic_write_text
 from singanseg_lib.singan.config import TrainConfig
 from singanseg_lib.singan.pyramid import resize
 from singanseg_lib.singan.train import load_training_image, model_status, open_model, train_model
@@ -83,17 +93,19 @@ def auto_fuse(cfg: TrainConfig) -> int:
 
 def train_one(job: TrainJob, model_dir: Path, cfg: TrainConfig, seed: int, overwrite: bool = False,
               progress: bool = False, threads: int | None = None) -> TrainOutcome:
-    """Train (resume, or skip when finished) one model; bad input gives a ``failed`` outcome naming it."""
+    """Train (resume, or skip when finished) one model. Any exception gives a ``failed`` outcome
+    naming the model, with the traceback in ``model_dir/failed.txt`` (removed by a later success)."""
     if threads:
         torch.set_num_threads(threads)
-    status = "absent" if overwrite else model_status(model_dir)
-    action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
     start = time.perf_counter()
     try:
+        status = "absent" if overwrite else model_status(model_dir)
+        action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
         model = train_model(job_image(job), model_dir, cfg, seed=seed, overwrite=overwrite, progress=progress,
                             source=_source(job))
-    except (ValueError, FileNotFoundError, OSError) as e:
-        return TrainOutcome(job.id, model_dir, "failed", error=str(e))
+    except Exception as e:  # noqa: BLE001 - one model's failure must not stop the others
+        return record_failure(job, model_dir, e)
+    clear_failure(model_dir)
     return TrainOutcome(job.id, model_dir, action, model.pyramid.num_trained, time.perf_counter() - start,
                         sum(e["seconds"] for e in model.meta["scales"]))
 
@@ -108,6 +120,27 @@ def job_image(job: TrainJob) -> torch.Tensor:
     out = resize(image, (th / h, tw / w), size=(th, tw)).clamp(-1, 1)
     out[:, 3:] = torch.where(out[:, 3:] > 0, 1.0, -1.0)
     return out
+
+
+FAILED_FILE = "failed.txt"
+
+
+def error_line(e: BaseException) -> str:
+    """One line for the outcome table: the message of a data error (it names the file), the
+    exception's type and first line otherwise."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return text if isinstance(e, (ValueError, OSError)) and text else f"{type(e).__name__}: {text}".rstrip(": ")
+
+
+def record_failure(job: TrainJob, model_dir: Path, e: BaseException, details: str | None = None) -> TrainOutcome:
+    """The ``failed`` outcome of ``job``; its traceback (or ``details``) saved to ``model_dir/failed.txt``."""
+    text = details or "".join(traceback.format_exception(e))
+    atomic_write_text(Path(model_dir) / FAILED_FILE, f"{job.id} ({job.image_path}, {job.mask_path}) failed:\n{text}")
+    return TrainOutcome(job.id, Path(model_dir), "failed", error=error_line(e))
+
+
+def clear_failure(model_dir: Path) -> None:
+    (Path(model_dir) / FAILED_FILE).unlink(missing_ok=True)
 
 
 def _source(job: TrainJob) -> dict:
@@ -207,45 +240,62 @@ def train_group(jobs: Sequence[TrainJob], model_dirs: Sequence[Path], cfg: Train
         torch.set_num_threads(threads)
     outcomes, opened, dirs, ids = {}, [], [], []
     for job, model_dir in zip(jobs, model_dirs):
-        status = "absent" if overwrite else model_status(model_dir)
-        action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
         try:
+            status = "absent" if overwrite else model_status(model_dir)
+            action = {"absent": "trained", "partial": "resumed", "complete": "skipped"}[status]
             model = open_model(job_image(job), model_dir, cfg, seed=seed, source=_source(job), overwrite=overwrite)
-        except (ValueError, FileNotFoundError, OSError) as e:
-            outcomes[job.id] = TrainOutcome(job.id, model_dir, "failed", error=str(e))
+        except Exception as e:  # noqa: BLE001 - this job fails alone
+            outcomes[job.id] = record_failure(job, model_dir, e)
             continue
-        opened.append(model), dirs.append(model_dir), ids.append((job.id, action))
+        opened.append(model), dirs.append(model_dir), ids.append((job, action))
     start = time.perf_counter()
-    if opened:
-        train_fused(opened, dirs, cfg, progress=progress)
+    try:
+        if opened:
+            train_fused(opened, dirs, cfg, progress=progress)
+    except Exception as e:  # noqa: BLE001 - one network: its models fail together, the other groups go on
+        for (job, _), model_dir in zip(ids, dirs):
+            outcomes[job.id] = record_failure(job, model_dir, e)
+        return [outcomes[j.id] for j in jobs]
     seconds = (time.perf_counter() - start) / max(1, len(opened))
-    for model, model_dir, (job_id, action) in zip(opened, dirs, ids):
-        outcomes[job_id] = TrainOutcome(job_id, model_dir, action, model.pyramid.num_trained, seconds,
+    for model, model_dir, (job, action) in zip(opened, dirs, ids):
+        clear_failure(model_dir)
+        outcomes[job.id] = TrainOutcome(job.id, model_dir, action, model.pyramid.num_trained, seconds,
                                         sum(e["seconds"] for e in model.meta["scales"]))
     return [outcomes[j.id] for j in jobs]
 
 
-def _train_one_args(args: tuple) -> list[TrainOutcome]:
-    return [train_one(*args)]
+def train_unit(jobs: Sequence[TrainJob], model_dirs: Sequence[Path], cfg: TrainConfig, seed: int,
+               overwrite: bool = False, progress: bool = False, threads: int | None = None,
+               fused: bool = False) -> list[TrainOutcome]:
+    """What one worker process, Ray task or Slurm array task runs: a fused group
+    (:func:`train_group`) or a single model (:func:`train_one`)."""
+    if fused:
+        return train_group(jobs, model_dirs, cfg, seed, overwrite, progress, threads)
+    return [train_one(jobs[0], model_dirs[0], cfg, seed, overwrite, progress, threads)]
 
 
-def _train_group_args(args: tuple) -> list[TrainOutcome]:
-    return train_group(*args)
+def _train_unit_args(args: tuple) -> list[TrainOutcome]:
+    return train_unit(*args)
 
 
 def train_many(jobs: Sequence[TrainJob], models_dir: str | Path, cfg: TrainConfig, *, seed: int,
                workers: int = 0, fuse: int = 1, overwrite: bool = False, progress: bool = True,
-               on_done: Callable[[TrainOutcome], None] | None = None) -> list[TrainOutcome]:
+               on_done: Callable[[TrainOutcome], None] | None = None, backend="local") -> list[TrainOutcome]:
     """Train one model per job into ``models_dir/<id>``; outcomes in the order of ``jobs``.
 
     ``workers``: processes side by side (0: :func:`auto_workers`); with more than one, each uses
     ``torch threads // workers`` threads (at least 1) and the progress bar counts models; with
     one, models train in this process with a bar per scale. ``fuse``: up to this many models of
     one scale plan train as one network (:func:`fused_groups`; 1: each alone). ``on_done`` is
-    called as each model finishes (in completion order).
+    called as each model finishes (in completion order). ``backend``: ``"local"`` (this
+    machine's processes), ``"ray"``, ``"slurm"`` or a :class:`~singanseg_lib.kit.backends.RayBackend` /
+    :class:`~singanseg_lib.kit.backends.SlurmBackend` with its options (``workers`` is then unused).
     """
     from tqdm.auto import tqdm
 
+    from singanseg_lib.kit.backends import resolve_backend
+
+    backend = resolve_backend(backend)
     models_dir = Path(models_dir)
     todo = [j for j in jobs if overwrite or model_status(models_dir / j.id) != "complete"]
     outcomes: dict[str, TrainOutcome] = {}
@@ -258,16 +308,19 @@ def train_many(jobs: Sequence[TrainJob], models_dir: str | Path, cfg: TrainConfi
     for job in jobs:
         if job not in todo:
             done([train_one(job, models_dir / job.id, cfg, seed)])  # loads it: "skipped"
-    if fuse > 1:
-        units = fused_groups(todo, cfg, fuse)
-        run, args = _train_group_args, [(g, [models_dir / j.id for j in g], cfg, seed, overwrite) for g in units]
-    else:
-        units = [[job] for job in todo]
-        run, args = _train_one_args, [(job, models_dir / job.id, cfg, seed, overwrite) for job in todo]
+    units = fused_groups(todo, cfg, fuse) if fuse > 1 else [[job] for job in todo]
+    if backend != "local":
+        from singanseg_lib.singan.backends import train_units
+
+        for batch in train_units(units, models_dir, cfg, seed=seed, overwrite=overwrite, fused=fuse > 1, backend=backend,
+                                 progress=progress):
+            done(batch)
+        return [outcomes[j.id] for j in jobs]
+    dirs = [[models_dir / j.id for j in unit] for unit in units]
     workers = min(workers or auto_workers(cfg, len(todo)), max(1, len(units)))
     if workers <= 1:
-        for a in args:
-            done(run((*a, progress)))
+        for unit, unit_dirs in zip(units, dirs):
+            done(train_unit(unit, unit_dirs, cfg, seed, overwrite, progress, None, fuse > 1))
         return [outcomes[j.id] for j in jobs]
     threads = max(1, torch.get_num_threads() // workers)
     pool = get_context("spawn").Pool(workers)
@@ -275,11 +328,12 @@ def train_many(jobs: Sequence[TrainJob], models_dir: str | Path, cfg: TrainConfi
         what = f"{len(units)} fused group(s), " if fuse > 1 else ""
         with tqdm(total=len(todo), desc=f"models ({what}{workers} side by side, {threads} thread(s) each)",
                   unit="model", disable=not progress) as bar:
-            for batch in pool.imap_unordered(run, [(*a, False, threads) for a in args]):
+            args = [(unit, unit_dirs, cfg, seed, overwrite, False, threads, fuse > 1) for unit, unit_dirs in zip(units, dirs)]
+            for batch in pool.imap_unordered(_train_unit_args, args):
                 done(batch)
                 bar.update(len(batch))
         pool.close()
-    except BaseException:  # Ctrl-C or an error: stop the other models now (they resume per scale)
+    except BaseException:  # Ctrl-C: stop the other models now (they resume per scale and inside a scale)
         pool.terminate()
         raise
     finally:

@@ -1,8 +1,10 @@
 """Step 3 of the paper: Gatys style transfer of synthetic images toward their real
-training image (VGG19 features, content:style ratios 1:1 and 1:1000); masks are kept.
-Notebook 04.
+training image (VGG19 features, content:style ratios 1:1 and 1:1000); masks are kept
+(``transfer``), on Ray one task per batch (``backends``), and what notebook 04 shows of the
+result (``examples``). Notebook 04.
 """
-from singanseg_lib.style import transfer
+from singanseg_lib.style import backends, examples, transfer
+from singanseg_lib.style.examples import colour_gaps, example_pair, style_examples
 from singanseg_lib.style.transfer import (
     CONTENT_LAYER,
     IMAGENET_MEAN,
@@ -15,14 +17,12 @@ from singanseg_lib.style.transfer import (
     StyleHistory,
     StyleSummary,
     VGGFeatures,
-    colour_gaps,
     content_loss,
-    example_pair,
     gram,
     load_vgg19,
     parse_ratio,
     ratio_tag,
-    style_examples,
+    style_batch,
     style_loss,
     style_set,
     styled_set_dir,
@@ -30,8 +30,8 @@ from singanseg_lib.style.transfer import (
 )
 
 __all__ = [
-    "transfer", "VGG19_TAPS", "STYLE_LAYERS", "CONTENT_LAYER", "IMAGENET_MEAN", "IMAGENET_STD", "PAPER_RATIOS",
+    "transfer", "examples", "backends", "VGG19_TAPS", "STYLE_LAYERS", "CONTENT_LAYER", "IMAGENET_MEAN", "IMAGENET_STD", "PAPER_RATIOS",
     "MIN_SIZE", "parse_ratio", "ratio_tag", "VGGFeatures", "load_vgg19", "gram", "content_loss", "style_loss",
-    "StyleHistory", "transfer_style", "ST_COLUMNS", "StyleSummary", "styled_set_dir", "style_set", "colour_gaps",
+    "StyleHistory", "transfer_style", "ST_COLUMNS", "StyleSummary", "styled_set_dir", "style_set", "style_batch", "colour_gaps",
     "style_examples", "example_pair"
 ]

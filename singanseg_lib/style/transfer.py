@@ -32,7 +32,7 @@ import torchvision
 from PIL import Image
 from torch import nn
 
-from singanseg_lib.data.images import read_image, read_mask
+from singanseg_lib.data.images import read_image
 from singanseg_lib.kit.files import OutputExistsError, atomic_write_bytes, save_image
 from singanseg_lib.kit.weights import ResolvedWeights, random_init, resolve_weights
 from singanseg_lib.sampling.manifest import (
@@ -268,7 +268,7 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
               batch_size: int = 4, samples: int | None = None, real_dir: str | Path | None = None,
               out_dir: str | Path | None = None, vgg: VGGFeatures | None = None, allow_random: bool = False,
               weights_path=None, overwrite: bool = False, device: str | torch.device = "cpu",
-              progress: bool = True) -> StyleSummary:
+              progress: bool = True, backend="local") -> StyleSummary:
     """Style every image of a synthetic set with its real image; write ``<set>_ST-<ratio>/``.
 
     ``size``: optimise at this longer side, then add the upsampled change to the full-size
@@ -277,10 +277,15 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
     each real image (FAKE-N). Images already styled with the same settings are skipped; one
     styled with other settings raises unless ``overwrite``. The manifest gets ``st_ratio,
     st_steps, st_size, st_weights`` and is rewritten (atomically) after every batch, so an
-    interrupted run resumes (files written but not yet listed are made again).
+    interrupted run resumes (files written but not yet listed are made again). ``backend``:
+    ``"local"`` (this process) or ``"ray"`` / a :class:`~singanseg_lib.kit.backends.RayBackend`
+    (one Ray task per batch: :mod:`~singanseg_lib.style.backends`; the same images).
     """
     from tqdm.auto import tqdm
 
+    from singanseg_lib.kit.backends import resolve_backend
+
+    backend = resolve_backend(backend)
     set_dir = Path(set_dir)
     rows = [r for r in read_manifest(set_dir) if samples is None or r["sample"] < samples]
     if not rows:
@@ -306,85 +311,51 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
     groups: dict[tuple[int, int], list[dict]] = {}
     for row in todo:
         groups.setdefault(_work_size(_image_hw(set_dir / row["image"]), size), []).append(row)
-    device = next(vgg.parameters()).device
+    batches = [(items[i:i + batch_size], hw) for hw, items in groups.items() for i in range(0, len(items), batch_size)]
+    task = dict(ratio=ratio, steps=steps, real_dir=real_dir, out_dir=out_dir)
+    if backend == "local":
+        results = ((rows, style_batch(set_dir, rows, hw, vgg, **task)) for rows, hw in batches)
+    else:
+        from singanseg_lib.style.backends import style_batches_on_ray
+
+        results = style_batches_on_ray(set_dir, batches, vgg.weights, backend=backend, **task)
     bar = tqdm(total=len(todo), desc=f"style transfer {ratio}", unit="image", disable=not progress)
     start = time.perf_counter()
     try:
-        for hw, items in groups.items():
-            for i in range(0, len(items), batch_size):
-                batch = [(r, read_image(set_dir / r["image"])) for r in items[i:i + batch_size]]
-                styles = [_style_image(set_dir, r, real_dir, img.shape[:2]) for r, img in batch]
-                content = torch.stack([_to_tensor(img, hw) for _, img in batch]).to(device)
-                style = torch.stack([_to_tensor(s, hw) for s in styles]).to(device)
-                result, history = transfer_style(content, style, vgg, ratio=ratio, steps=steps, record_every=steps)
-                for j, (row, img) in enumerate(batch):
-                    out = _at_image_size(result[j], content[j], img)
-                    save_image(out_dir / row["image"], Image.fromarray(out))
-                    atomic_write_bytes(out_dir / row["mask"], (set_dir / row["mask"]).read_bytes())
-                    done[row["image"]] = {**row, **settings}
-                    summary.losses[row["image"]] = {"content_first": float(history.content[0][j]),
-                                                    "style_first": float(history.style[0][j]),
-                                                    "content_last": float(history.content[-1][j]),
-                                                    "style_last": float(history.style[-1][j])}
-                    summary.written += 1
-                write_manifest(out_dir, done.values(), columns + ST_COLUMNS)
-                bar.update(len(batch))
+        for batch, losses in results:
+            for row in batch:
+                done[row["image"]] = {**row, **settings}
+            summary.losses.update(losses)
+            summary.written += len(batch)
+            write_manifest(out_dir, done.values(), columns + ST_COLUMNS)
+            bar.update(len(batch))
     finally:
         summary.seconds = time.perf_counter() - start
         bar.close()
     return summary
 
 
+def style_batch(set_dir: str | Path, rows: list[dict], hw: tuple[int, int], vgg: VGGFeatures, *, ratio: str,
+                steps: int, out_dir: str | Path, real_dir: str | Path | None = None) -> dict[str, dict[str, float]]:
+    """Style the images of manifest ``rows`` (all optimised at ``hw``) together and write them and
+    their masks to ``out_dir``; returns their first and last losses by image name."""
+    set_dir, out_dir = Path(set_dir), Path(out_dir)
+    device = next(vgg.parameters()).device
+    batch = [(r, read_image(set_dir / r["image"])) for r in rows]
+    styles = [_style_image(set_dir, r, real_dir, img.shape[:2]) for r, img in batch]
+    content = torch.stack([_to_tensor(img, hw) for _, img in batch]).to(device)
+    style = torch.stack([_to_tensor(s, hw) for s in styles]).to(device)
+    result, history = transfer_style(content, style, vgg, ratio=ratio, steps=steps, record_every=steps)
+    losses = {}
+    for j, (row, img) in enumerate(batch):
+        save_image(out_dir / row["image"], Image.fromarray(_at_image_size(result[j], content[j], img)))
+        atomic_write_bytes(out_dir / row["mask"], (set_dir / row["mask"]).read_bytes())
+        losses[row["image"]] = {"content_first": float(history.content[0][j]), "style_first": float(history.style[0][j]),
+                                "content_last": float(history.content[-1][j]), "style_last": float(history.style[-1][j])}
+    return losses
+
+
 def _style_image(set_dir: Path, row: dict, real_dir, hw: tuple[int, int]) -> np.ndarray:
     """The row's real image resized to (h, w) as the style step sees it (PIL bilinear)."""
     real = read_image(source_of(set_dir, row, real_dir))
     return np.asarray(Image.fromarray(real).resize((hw[1], hw[0]), Image.Resampling.BILINEAR))
-
-
-def colour_gaps(set_dir: str | Path, *, real_dir: str | Path | None = None,
-                images: set[str] | None = None) -> dict[str, float]:
-    """How far a set's colours are from its real images' (notebook 04).
-
-    Mean over images (``images``: only these names) of |per-channel mean(synthetic) −
-    mean(real)| and of the same for the per-channel SD, in grey levels (0-255); the real image
-    is resized to the synthetic size as for style transfer.
-    """
-    set_dir = Path(set_dir)
-    mean_gaps, sd_gaps = [], []
-    for row in read_manifest(set_dir):
-        if images is not None and row["image"] not in images:
-            continue
-        syn = read_image(set_dir / row["image"]).reshape(-1, 3).astype(np.float64)
-        real = _style_image(set_dir, row, real_dir, read_image(set_dir / row["image"]).shape[:2])
-        real = real.reshape(-1, 3).astype(np.float64)
-        mean_gaps.append(np.abs(syn.mean(0) - real.mean(0)).mean())
-        sd_gaps.append(np.abs(syn.std(0) - real.std(0)).mean())
-    if not mean_gaps:
-        raise ValueError(f"{set_dir}: no images to compare")
-    return {"mean_gap": float(np.mean(mean_gaps)), "sd_gap": float(np.mean(sd_gaps)), "images": len(mean_gaps)}
-
-
-def style_examples(set_dir: str | Path, styled: dict[str, str | Path], *, n: int = 4,
-                   real_dir: str | Path | None = None) -> list[dict]:
-    """The first ``n`` images styled in every set of ``styled`` ({ratio: folder}), for the Fig. 7 grid."""
-    set_dir = Path(set_dir)
-    done = [{r["image"] for r in read_manifest(d)} for d in styled.values()]
-    rows = [r for r in read_manifest(set_dir) if all(r["image"] in names for names in done)][:n]
-    examples = []
-    for row in rows:
-        generated = read_image(set_dir / row["image"])
-        examples.append({"name": row["image"].removesuffix("_img.png"), "generated": generated,
-                         "real": _style_image(set_dir, row, real_dir, generated.shape[:2]),
-                         "styled": {ratio: read_image(Path(d) / row["image"]) for ratio, d in styled.items()},
-                         "mask": read_mask(set_dir / row["mask"])})
-    return examples
-
-
-def example_pair(set_dir: str | Path, row: dict, *, size: int | None = None, real_dir: str | Path | None = None,
-                 device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """(content, style) of one manifest row as 1×3×h×w tensors in [0, 1], at the working size."""
-    set_dir = Path(set_dir)
-    image = read_image(set_dir / row["image"])
-    hw = _work_size(image.shape[:2], size)
-    real = _style_image(set_dir, row, real_dir, image.shape[:2])
-    return _to_tensor(image, hw)[None].to(device), _to_tensor(real, hw)[None].to(device)

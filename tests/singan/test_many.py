@@ -149,3 +149,13 @@ def test_cli_snap_aspect_reports_the_buckets(tmp_path, capsys):
     assert train.read_meta(tmp_path / "models" / "near")["source"]["snapped"]["to"] == [80, 96]
     assert main([*args, "--snap-aspect", "-1"]) == 1
     assert "--snap-aspect must be 0 or more" in capsys.readouterr().err
+
+
+def test_any_error_fails_its_model_alone_with_its_traceback(jobs, tmp_path):
+    broken = train_many.TrainJob("broken", None, None)  # not a data error: a TypeError inside the worker
+    outcomes = train_many.train_many([broken, jobs[0]], tmp_path / "pool", CFG, seed=3, workers=2, progress=False)
+    assert [o.status for o in outcomes] == ["failed", "trained"]
+    assert outcomes[0].error.startswith("TypeError")
+    text = (tmp_path / "pool" / "broken" / train_many.FAILED_FILE).read_text()
+    assert text.startswith("broken (None, None) failed") and "Traceback" in text
+    assert not (tmp_path / "pool" / "a" / train_many.FAILED_FILE).exists()
