@@ -51,6 +51,7 @@ from singanseg_lib.singan.pyramid import build_pyramid  # noqa: E402
 
 PAPER_MODELS, PAPER_ITERS = 1000, 2000
 FUSES = [1, 2, 4, 8, 16, 32, 64]
+SECTIONS = ("per_scale", "fused", "precision")
 DRY = {"max_size": 40, "fuses": [1, 2, 4], "iters": 2, "quality_iters": 4, "samples": 2}
 
 
@@ -198,6 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", REPO / "benchmarks" / "results")))
     ap.add_argument("--score", type=Path, help="score a samples file with SIFID (CPU) and exit")
+    ap.add_argument("--only", choices=SECTIONS, help="run one section (its own JSON: gpu_check_SECTION.json)")
     args = ap.parse_args(argv)
     if args.score:
         result = score(args.score)
@@ -217,7 +219,8 @@ def main(argv=None) -> int:
     plan = cfg.plan(*image.shape[-2:])
     reals = build_pyramid(image, plan)
     args.out.mkdir(parents=True, exist_ok=True)
-    out_json = args.out / ("gpu_check_dry_run.json" if args.dry_run else "gpu_check.json")
+    stem = "gpu_check" + (f"_{args.only}" if args.only else "") + ("_dry_run" if args.dry_run else "")
+    out_json = args.out / f"{stem}.json"
     result = {"dry_run": args.dry_run, "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__,
               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads",
               "plan": {"sizes": [list(s) for s in plan.sizes], "widths": list(plan.widths)}, "timed_iterations": iters}
@@ -227,14 +230,16 @@ def main(argv=None) -> int:
     for name, run in (("per_scale", lambda: per_scale(plan, reals, cfg, device, iters, budget)),
                       ("fused", lambda: fused(plan, reals, cfg, device, fuses, iters, budget)),
                       ("precision", lambda: precision(image, cfg, device, qiters, n, iters, budget,
-                                                      args.out / "gpu_check_samples.safetensors"))):
+                                                      args.out / f"{stem}_samples.safetensors"))):
+        if args.only and name != args.only:
+            continue
         start = time.perf_counter()
         result[name] = run()
         result[f"{name}_seconds"] = round(time.perf_counter() - start, 1)
-        if name == "fused":
+        if name == "fused" and "per_scale" in result:
             result["projection"] = projection(result["per_scale"], result["fused"])
         save()
-    print(json.dumps(result["projection"], indent=1))
+    print(json.dumps(result.get("projection", result.get(args.only)), indent=1))
     print(f"wrote {out_json}")
     return 0
 

@@ -45,11 +45,11 @@ def test_dry_run_measures_every_section_and_scores_on_a_cpu(tmp_path):
                ("one_model_per_process_fp32", "fused_best_m_fp32", "reference_equivalent_fp32"))
     assert result["precision"]["tf32"] == {"skipped": "TF32 is a CUDA setting"}
     assert result["precision"]["bf16"]["rec_mse_finest"] > 0
-    samples = load_file(tmp_path / "gpu_check_samples.safetensors")
+    samples = load_file(tmp_path / "gpu_check_dry_run_samples.safetensors")
     assert set(samples) == {"fp32", "bf16", "real"} and samples["fp32"].shape[0] == 2
 
     scored = subprocess.run([sys.executable, "benchmarks/gpu_check.py", "--score",
-                             str(tmp_path / "gpu_check_samples.safetensors")], cwd=REPO, env=env,
+                             str(tmp_path / "gpu_check_dry_run_samples.safetensors")], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=600)
     assert scored.returncode == 0, scored.stderr[-3000:]
     sifid = json.loads((tmp_path / "gpu_check_sifid.json").read_text())
