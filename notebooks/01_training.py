@@ -55,6 +55,7 @@ live_every: int = 50  # redraw the live loss curves every N iterations
 time_iterations: int = 3  # iterations timed for the breakdown of one iteration
 train_workers: int = 0  # models trained side by side in section 7 (0: one per CPU core; 1 on a GPU)
 backend: str = "local"  # local | ray | slurm: where section 7's models train (README: Beyond one machine)
+train_fuse: int = 0  # section 7: up to this many models of one scale plan train as one network (0: by device; 1: each alone)
 
 # %%
 import dataclasses
@@ -197,10 +198,26 @@ run.figure(viz.plot_iteration_breakdown(phases, title=f"one iteration at the fin
 # as above, with the same seeds; finished models are skipped. With `backend = "ray"` (a local Ray
 # on this machine's cores, or the cluster this node joined) or `"slurm"` (one job array) the same
 # models train on those engines instead, one task per model, and come out the same.
+#
+# Images whose pyramids have the same **scale plan** (the same size at every scale) can also
+# train as one network: convolutions with `groups=M` and BatchNorm over M·C channels compute M
+# independent models at once, and each comes out exactly the model trained alone (tested to
+# 1e-10 in float64). One small model leaves most of a GPU idle, so there fusing 16 models makes
+# a paper-size model-iteration about twice as cheap (`benchmarks/results/gpu_check.json`); on
+# this CPU it gains about 1.2x at 48 px and loses at the paper's sizes, and only images of one
+# plan can share a network. The table below shows how our images fall into plans (a "bucket" per
+# plan): polyp images come in many aspect ratios, so most buckets hold one image.
 
 # %%
 jobs = [many.TrainJob(p.id, p.image, p.mask) for p in chosen[1:]]
-outcomes = many.train_many(jobs, models_dir, cfg, seed=seed, workers=train_workers, backend=backend)
+fuse = train_fuse or many.auto_fuse(cfg)
+buckets = many.plan_buckets(jobs, cfg)
+sizes = [many.plan_key(b[0], cfg)[0] for b in buckets]
+display(Markdown("| scale plan: coarsest … finest (px) | images |\n|---|---|\n" + "\n".join(
+    f"| {' … '.join('x'.join(map(str, s)) for s in (sz[0], sz[-1]))} ({len(sz)} scales) | {', '.join(j.id for j in b)} |"
+    for sz, b in zip(sizes, buckets))))
+print(f"{len(jobs)} models in {len(buckets)} scale plans; up to {fuse} per fused network")
+outcomes = many.train_many(jobs, models_dir, cfg, seed=seed, workers=train_workers, fuse=fuse, backend=backend)
 failed = [o for o in outcomes if o.status == "failed"]
 if failed:
     raise RuntimeError("training failed: " + "; ".join(f"{o.id}: {o.error}" for o in failed))
@@ -242,7 +259,7 @@ for o in outcomes:
 rec_after = [s["rec_mse_finest"] for s in summaries]
 rec_before = [s["rec_mse_finest_at_initialisation"] for s in summaries]
 run.save_metrics({
-    "models": len(summaries), "models_dir": str(models_dir),
+    "models": len(summaries), "models_dir": str(models_dir), "fuse": fuse, "scale_plan_bucket_sizes": [len(b) for b in buckets],
     "rec_mse_finest_mean": float(np.mean(rec_after)), "rec_mse_finest_at_initialisation_mean": float(np.mean(rec_before)),
     "seconds_per_model_mean": float(np.mean([s["seconds_total"] for s in summaries])),
     "iteration_breakdown_seconds": phases, "per_model": summaries, "kit_vs_plain_iteration": agreement,

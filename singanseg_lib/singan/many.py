@@ -37,6 +37,7 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image
 
+from singanseg_lib.kit.env import resolve_device
 from singanseg_lib.kit.files import atomic_write_text
 from singanseg_lib.singan.config import TrainConfig
 from singanseg_lib.singan.pyramid import resize
@@ -70,9 +71,16 @@ class TrainOutcome:
     error: str = ""
 
 
+def _device_type(cfg: TrainConfig) -> str:
+    """"cpu", "cuda" or "mps": "auto" as this machine resolves it; a named device is not checked
+    here (training checks it), so a plan for a GPU can be made on a laptop."""
+    name = str(cfg.device).lower()
+    return resolve_device("auto").type if name == "auto" else name.split(":")[0]
+
+
 def auto_workers(cfg: TrainConfig, jobs: int) -> int:
     """One single-threaded process per CPU core (at most one per job) on a CPU; 1 elsewhere."""
-    if str(cfg.device).split(":")[0] != "cpu":
+    if _device_type(cfg) != "cpu":
         return 1
     return max(1, min(jobs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
@@ -80,15 +88,20 @@ def auto_workers(cfg: TrainConfig, jobs: int) -> int:
 # What trained fastest in benchmarks/results/bench_fused_cpu.json (2 cores): 8 models per
 # network at the classroom's 48 px (1.22x models per hour); at the paper's finest scale (213x250,
 # width 128) two fused models are slower than two alone (0.6x), so larger sizes train alone.
-# No GPU measurement yet: a GPU trains one model per network until one is made.
-CPU_FUSE, CPU_FUSE_MAX_SIZE = 8, 64
+# On one H200 (benchmarks/results/gpu_check.json) fusing is faster at every scale of the paper's
+# pyramid, because one small model leaves the GPU launch-bound: 16 models per network already
+# give 95 % of what 64 give (274 vs 259 ms per model-iteration summed over the scales, 578 alone)
+# with a peak of 20 GB instead of 72 GB at 250 px.
+CPU_FUSE, CPU_FUSE_MAX_SIZE, GPU_FUSE = 8, 64, 16
 
 
 def auto_fuse(cfg: TrainConfig) -> int:
     """Models per fused network by device and size: :data:`CPU_FUSE` on a CPU up to
-    :data:`CPU_FUSE_MAX_SIZE` px, 1 otherwise."""
-    cpu = str(cfg.device).split(":")[0] == "cpu"
-    return CPU_FUSE if cpu and cfg.max_size <= CPU_FUSE_MAX_SIZE else 1
+    :data:`CPU_FUSE_MAX_SIZE` px (1 above), :data:`GPU_FUSE` on a GPU."""
+    device = _device_type(cfg)
+    if device == "cpu":
+        return CPU_FUSE if cfg.max_size <= CPU_FUSE_MAX_SIZE else 1
+    return GPU_FUSE if device == "cuda" else 1
 
 
 def train_one(job: TrainJob, model_dir: Path, cfg: TrainConfig, seed: int, overwrite: bool = False,

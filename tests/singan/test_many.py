@@ -159,3 +159,11 @@ def test_any_error_fails_its_model_alone_with_its_traceback(jobs, tmp_path):
     text = (tmp_path / "pool" / "broken" / train_many.FAILED_FILE).read_text()
     assert text.startswith("broken (None, None) failed") and "Traceback" in text
     assert not (tmp_path / "pool" / "a" / train_many.FAILED_FILE).exists()
+
+
+def test_auto_fuse_follows_the_measurements_per_device(monkeypatch):
+    assert train_many.auto_fuse(train.TrainConfig(max_size=48, device="cpu")) == train_many.CPU_FUSE
+    assert train_many.auto_fuse(train.TrainConfig(max_size=250, device="cpu")) == 1
+    assert train_many.auto_fuse(train.TrainConfig(max_size=250, device="cuda")) == train_many.GPU_FUSE
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert train_many.auto_fuse(train.TrainConfig(max_size=48, device="auto")) == train_many.CPU_FUSE  # "auto" is this machine's device
