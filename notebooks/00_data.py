@@ -48,7 +48,7 @@
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # where results go (set by the runner)
 seed: int = 0  # seed of the k-fold split
-interactive: bool = False  # a slider to browse every pair at the end
+interactive: bool = True  # a slider to browse every pair at the end (the runner sets False: papermill runs show none)
 data_dir: str = ""  # the data set: "" or "sample" (bundled sample), "kvasir" (full Kvasir-SEG) or a folder
 compare_full: bool = True  # also summarise the full Kvasir-SEG (data/kvasir-seg) when it is downloaded
 show_pairs: int = 8  # image/mask pairs shown, from the smallest to the largest polyp
@@ -181,14 +181,7 @@ run.figure(fig, "fold_polyp_share")
 
 # %%
 if interactive:
-    import ipywidgets
-    import matplotlib.pyplot as plt
-
-    def show_pair(i: int) -> None:
-        viz.plot_pairs([ds[i]], cols=1, longest=640)
-        plt.show()
-
-    ipywidgets.interact(show_pair, i=ipywidgets.IntSlider(0, 0, len(ds) - 1, description="pair"))
+    display(viz.pair_explorer(ds))
 
 # %%
 stats = data.summarize(ds)

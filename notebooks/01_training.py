@@ -46,7 +46,7 @@
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # seed of every model's training (recorded in each model.json)
-interactive: bool = False  # show widgets (none in this notebook)
+interactive: bool = True  # widgets (none in this notebook); the runner sets False
 data_dir: str = ""  # folder with images/ and masks/ (empty: the bundled sample data/sample)
 n_train_images: int = 8  # models to train, one per image, the first images by id (0: every image)
 max_size: int = 48  # long side of the finest scale in px (paper: 250)

@@ -42,7 +42,7 @@
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # where results go; models are read from <run_dir>/01_training/models
 seed: int = 0  # base seed: sample k of every model uses generate.sample_seed(seed, k)
-interactive: bool = False  # show the ipywidgets explorer at the end
+interactive: bool = True  # show the ipywidgets explorer at the end (the runner sets False: papermill runs show none)
 device: str = "auto"  # auto | cpu | cuda | mps
 n_samples: int = 10  # samples per model in the synthetic set (paper: 10 per image)
 start_scale: int = 0  # start scale of the exported set (paper: 0; the singan-seg-polyp package: 5)
@@ -163,7 +163,7 @@ print({k: {m: round(v[m], 4) for m in ("n", "mean", "sd", "empty")} for k, v in 
 #
 # ## Explore
 #
-# With `interactive = True`: pick a model, a start scale and a sample seed (any `seed` from
+# In JupyterLab (`interactive`, the default): pick a model, a start scale and a sample seed (any `seed` from
 # `manifest.csv` shows that sample again).
 
 # %%

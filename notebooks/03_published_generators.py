@@ -44,7 +44,7 @@
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # seed of all sampling and of the comparison training
-interactive: bool = False  # show widgets (none in this notebook)
+interactive: bool = True  # widgets (none in this notebook); the runner sets False
 published_image_id: str = ""  # HyperKvasir image id of a published generator (empty: the reference-format test fixture)
 published_dir: str = "../pretrained"  # where `singanseg pretrained download` put the published set
 reference_dir: str = "../tests/fixtures/reference-singan-seg-ms128"  # reference-format model used when the id is empty

@@ -38,7 +38,7 @@
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # recorded with the outputs (style transfer itself starts from the content image: no noise)
-interactive: bool = False  # show widgets (none in this notebook)
+interactive: bool = True  # widgets (none in this notebook); the runner sets False
 synthetic_dir: str = ""  # the synthetic set to style, empty for <run_dir>/02_generation/synthetic
 st_ratios: list = ["1:1", "1:1000"]  # content:style loss weights (paper: 1:1 and 1:1000)
 st_steps: int = 100  # Adam steps per image (paper: 1000)

@@ -38,7 +38,7 @@
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # recorded with the outputs (the metrics draw no random numbers)
-interactive: bool = False  # show widgets (none in this notebook)
+interactive: bool = True  # widgets (none in this notebook); the runner sets False
 synthetic_dir: str = ""  # the generated set, empty for <run_dir>/02_generation/synthetic (styled sets beside it)
 st_ratios: list = ["1:1", "1:1000"]  # the styled sets to compare (written by notebook 04)
 sifid_network: str = "fid"  # SIFID features: fid (pytorch-fid weights, installable offline) or torchvision (SinGAN code)

@@ -41,7 +41,7 @@
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # results; the ST 1:1000 synthetic set is read from notebook 04's output
 seed: int = 0  # seed of the folds, the network initialisation and the data order
-interactive: bool = False  # browse validation predictions with a slider at the end
+interactive: bool = True  # browse validation predictions with a slider at the end (the runner sets False: papermill runs show none)
 device: str = "auto"  # auto | cpu | cuda | mps
 data_dir: str = ""  # folder with images/ and masks/; empty: the bundled sample in data/sample
 seg_encoder: str = "tu-mobilenetv3_small_100"  # UNet++ encoder (paper: se_resnext50_32x4d)
@@ -59,6 +59,8 @@ seg_small_r: list = [1, 2, 3, 4, 5]  # numbers R of real training images (paper:
 seg_small_per_image: int = 2  # synthetic samples per real image (paper: 10; at most st_samples)
 
 # %%
+from IPython.display import display
+
 from singanseg_lib import data, report, viz
 from singanseg_lib.kit.outputs import start_notebook
 from singanseg_lib.segmentation import experiments, pairs, results, unetpp
@@ -157,12 +159,7 @@ run.figure(viz.plot_predictions(images, masks, predictions), "predictions")
 
 # %%
 if interactive:
-    import ipywidgets as widgets
-
-    def show(i):
-        return viz.plot_predictions(images[i:i + 1], masks[i:i + 1], {k: v[i:i + 1] for k, v in predictions.items()})
-
-    widgets.interact(show, i=widgets.IntSlider(0, 0, len(images) - 1))
+    display(viz.prediction_explorer(images, masks, predictions))
 
 # %% [markdown]
 # ## How far is this run from the paper's?

@@ -39,7 +39,7 @@
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # the run whose notebooks' metrics.json are reported
 seed: int = 0  # recorded with the report (nothing random happens here)
-interactive: bool = False  # no widgets in this notebook; kept for the series' conventions
+interactive: bool = True  # widgets (none in this notebook); the runner sets False
 
 # %%
 from IPython.display import Markdown, display

@@ -140,6 +140,8 @@ def plan_run(preset: str | Path, overrides: dict[str, str] | None = None, *, onl
                     chosen[k] = parse_override(k, raw, params[k]["inferred_type_name"])
                 except TypeError as e:
                     raise TypeError(f"{nb.name}: parameter {k} is {params[k]['inferred_type_name']}; {e}") from None
+        # explorers are for people in JupyterLab (the notebooks' default); a headless run shows none
+        chosen.setdefault("interactive", False)
         for k, v in chosen.items():
             _check_value(nb.name, k, v, params[k]["inferred_type_name"])
         chosen.update(preset=label, run_dir=str(run_dir))

@@ -15,7 +15,7 @@ from singanseg_lib.data.images import MASK_THRESHOLD
 from singanseg_lib.viz.core import SHARE_BIN_WIDTH, as_uint8_image, hist_polyp_shares, image_grid, new_figure, overlay_mask
 
 __all__ = ["plot_real_vs_generated", "plot_mask_mean_sd", "plot_polyp_share_hist", "plot_start_scales",
-           "plot_sample", "sample_explorer"]
+           "plot_sample"]
 
 
 def _mask01(mask) -> np.ndarray:
@@ -107,38 +107,3 @@ def plot_sample(image, mask, *, title: str = "", size: float = 3.0):
     fig = image_grid([[as_uint8_image(image), _mask01(mask), overlay_mask(image, mask)]],
                      titles=[["image", "mask", "overlay"]], size=size, suptitle=title or None)
     return fig
-
-
-def sample_explorer(pyramids: dict, *, seed: int = 0):
-    """An ipywidgets explorer (notebook 02, only when ``interactive``): model, start scale, sample seed.
-
-    ``pyramids`` maps names to trained :class:`SinGANPyramid` models. The seed is a sample's own
-    seed, so a ``seed`` from a set's manifest.csv shows that very sample again.
-    """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import clear_output, display
-
-    from singanseg_lib.sampling.generate import MAX_SEED, generate_from_seeds
-
-    first = next(iter(pyramids.values()))
-    model = widgets.Dropdown(options=list(pyramids), description="model")
-    start = widgets.IntSlider(value=0, min=0, max=first.plan.num_scales, description="start scale")
-    seed_box = widgets.BoundedIntText(value=seed, min=0, max=MAX_SEED, description="sample seed")
-    out = widgets.Output()
-
-    def show(_=None):
-        pyr = pyramids[model.value]
-        start.max = pyr.plan.num_scales
-        s = generate_from_seeds(pyr, [seed_box.value], start_scale=start.value)
-        with out:
-            clear_output(wait=True)
-            fig = plot_sample(s.images[0], s.masks[0], title=f"{model.value}: start scale {start.value}, "
-                                                               f"seed {seed_box.value}")
-            display(fig)
-            plt.close(fig)
-
-    for w in (model, start, seed_box):
-        w.observe(show, names="value")
-    show()
-    return widgets.VBox([widgets.HBox([model, start, seed_box]), out])

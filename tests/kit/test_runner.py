@@ -10,7 +10,7 @@ from singanseg_lib.kit import runner
 HEADER = '''preset: str = "classroom"  # set by the runner
 run_dir: str = "../runs/classroom"  # set by the runner
 seed: int = 0  # random seed
-interactive: bool = False  # widgets
+interactive: bool = True  # widgets (JupyterLab); the runner sets False
 '''
 
 
@@ -115,3 +115,11 @@ def test_notebook_without_required_parameters_rejected(tmp_path):
     nbformat.write(nb, d / "00_x.ipynb")
     with pytest.raises(ValueError, match="lacks preset, run_dir, interactive"):
         runner.plan_run("smoke", notebook_dir=d)
+
+
+def test_headless_runs_show_no_widgets_unless_asked(series, tmp_path):
+    d, preset = series
+    _, plans = runner.plan_run(preset, notebook_dir=d, run_dir=tmp_path / "out")
+    assert [p.parameters["interactive"] for p in plans] == [False, False]  # the notebooks' default is True
+    _, plans = runner.plan_run(preset, {"interactive": "true"}, notebook_dir=d, run_dir=tmp_path / "out")
+    assert [p.parameters["interactive"] for p in plans] == [True, True]

@@ -1,0 +1,128 @@
+"""Widget explorers for JupyterLab: one function per notebook that has one, each returning an
+ipywidgets ``VBox`` of controls above a figure (:func:`explorer`). Notebooks show them when
+``interactive`` is true, their default; the runner sets it false, so papermill runs show none.
+
+Every explorer keeps what it last drew (``shown``: the figure's pixels, ``caption``: its title),
+so a test can move a control and check that the picture changed without a browser. Seeds travel
+as text: a browser holds numbers as 53-bit floats, and the kit's 63-bit sample seeds (those in
+manifest.csv) would come back as other seeds from a number box.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+__all__ = ["explorer", "sample_explorer", "pair_explorer", "prediction_explorer", "parse_seed"]
+
+
+def parse_seed(text: str) -> int:
+    """A seed typed in a box: digits only, 0 <= seed <= 2**63 - 1 (a ``ValueError`` says why not)."""
+    from singanseg_lib.sampling.generate import MAX_SEED
+
+    t = str(text).strip()
+    if not t.isdigit() or int(t) > MAX_SEED:
+        raise ValueError(f"a seed is a whole number from 0 to {MAX_SEED}; got {text!r}")
+    return int(t)
+
+
+def _pixels(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def explorer(controls: list, draw: Callable[[], object]):
+    """A ``VBox``: ``controls`` in a row above an output area that shows ``draw()``'s figure,
+    redrawn whenever a control's value changes. Attributes: ``controls``, ``shown`` (the last
+    figure's RGB pixels), ``caption`` (its title), ``message`` (the last input error, if any)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import clear_output, display
+
+    out = widgets.Output()
+    note = widgets.HTML()
+    box = widgets.VBox([widgets.HBox(controls), note, out])
+    box.controls, box.shown, box.caption, box.message = controls, None, "", ""
+
+    def update(_=None):
+        try:
+            fig = draw()
+        except ValueError as e:  # a bad value typed in a box: say so, keep the last picture
+            box.message = note.value = str(e)
+            return
+        box.message = note.value = ""
+        box.shown = _pixels(fig)
+        box.caption = fig.get_suptitle()
+        with out:
+            clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    for c in controls:
+        c.observe(update, names="value")
+    update()
+    return box
+
+
+def sample_explorer(pyramids: Mapping, *, seed: int = 0):
+    """Notebook 02: model, start scale and sample seed; the sample with its mask.
+
+    ``pyramids`` maps names to trained :class:`SinGANPyramid` models. The seed is a sample's own
+    seed, so a ``seed`` from a set's manifest.csv shows that very sample again. Samples are
+    cached, so moving back to a setting answers at once.
+    """
+    import ipywidgets as widgets
+
+    from singanseg_lib.sampling.generate import generate_from_seeds
+    from singanseg_lib.viz.generation import plot_sample
+
+    first = next(iter(pyramids.values()))
+    model = widgets.Dropdown(options=list(pyramids), description="model")
+    start = widgets.IntSlider(value=0, min=0, max=first.plan.num_scales, description="start scale")
+    seed_box = widgets.Text(value=str(parse_seed(seed)), description="sample seed", continuous_update=False)
+    cache: dict = {}
+
+    def draw():
+        pyr = pyramids[model.value]
+        start.max = pyr.plan.num_scales
+        key = (model.value, start.value, parse_seed(seed_box.value))
+        if key not in cache:
+            s = generate_from_seeds(pyr, [key[2]], start_scale=key[1])
+            cache[key] = (s.images[0], s.masks[0])
+        image, mask = cache[key]
+        return plot_sample(image, mask, title=f"{key[0]}: start scale {key[1]}, seed {key[2]}")
+
+    return explorer([model, start, seed_box], draw)
+
+
+def pair_explorer(dataset):
+    """Notebook 00: every image/mask pair of a data set, one at a time."""
+    import ipywidgets as widgets
+
+    from singanseg_lib.viz.data import plot_pairs
+
+    pick = widgets.IntSlider(value=0, min=0, max=len(dataset) - 1, description="pair")
+
+    def draw():
+        fig = plot_pairs([dataset[pick.value]], cols=1, longest=640)
+        fig.suptitle(f"pair {pick.value}: {dataset[pick.value].id}")
+        return fig
+
+    return explorer([pick], draw)
+
+
+def prediction_explorer(images: np.ndarray, masks: np.ndarray, predictions: Mapping[str, np.ndarray]):
+    """Notebooks 06 and 07: one validation image, its true mask and each training set's prediction."""
+    import ipywidgets as widgets
+
+    from singanseg_lib.viz.segment import plot_predictions
+
+    pick = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="image")
+
+    def draw():
+        i = pick.value
+        fig = plot_predictions(images[i:i + 1], masks[i:i + 1], {k: v[i:i + 1] for k, v in predictions.items()})
+        fig.suptitle(f"validation image {i}: truth vs predictions")
+        return fig
+
+    return explorer([pick], draw)

@@ -1,0 +1,61 @@
+"""Explorers (viz/explorers.py): moving a control redraws what it should, without a browser."""
+import numpy as np
+import pytest
+from toy_models import make_model
+
+from singanseg_lib import data, viz
+from singanseg_lib.sampling import generate
+
+
+def _moved(box, control, value):
+    before, caption = box.shown.copy(), box.caption
+    control.value = value
+    return not np.array_equal(before, box.shown), caption != box.caption
+
+
+def test_sample_explorer_redraws_for_each_control_and_shows_the_manifest_sample():
+    pyr = make_model()
+    big_seed = generate.sample_seed(0, 3)  # a manifest's kind of seed: above 2**53
+    assert big_seed > 2**53
+    box = viz.sample_explorer({"a": pyr, "b": make_model(seed=1)}, seed=big_seed)
+    model, start, seed = box.controls
+    assert seed.value == str(big_seed)  # text keeps every digit; a browser's number box would not
+    assert start.max == pyr.plan.num_scales
+    expected = generate.generate_from_seeds(pyr, [big_seed], start_scale=0)
+    shown_alone = viz.plot_sample(expected.images[0], expected.masks[0], title=box.caption)
+    assert np.array_equal(viz.explorers._pixels(shown_alone), box.shown)  # the very sample of that seed
+    assert _moved(box, start, pyr.plan.num_scales) == (True, True)
+    assert _moved(box, start, 0) == (True, True)
+    assert _moved(box, seed, str(big_seed + 1)) == (True, True)
+    assert _moved(box, model, "b") == (True, True)
+
+
+def test_a_bad_seed_is_named_and_the_picture_stays():
+    box = viz.sample_explorer({"a": make_model()}, seed=5)
+    before = box.shown.copy()
+    box.controls[2].value = "12x"
+    assert "whole number" in box.message and np.array_equal(before, box.shown)
+    box.controls[2].value = "6"
+    assert box.message == "" and not np.array_equal(before, box.shown)
+
+
+def test_parse_seed_range():
+    assert viz.parse_seed(" 2 ") == 2 and viz.parse_seed(str(2**63 - 1)) == 2**63 - 1
+    for bad in ("-1", str(2**63), "1e3", ""):
+        with pytest.raises(ValueError, match="whole number"):
+            viz.parse_seed(bad)
+
+
+def test_pair_explorer_browses_the_pairs():
+    ds = data.load_dataset(data.resolve_data_dir(""), progress=False)
+    box = viz.pair_explorer(ds)
+    assert ds[0].id in box.caption
+    assert _moved(box, box.controls[0], 5) == (True, True) and ds[5].id in box.caption
+
+
+def test_prediction_explorer_shows_each_image():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    masks = rng.random((3, 32, 32)) > 0.5
+    box = viz.prediction_explorer(images, masks, {"real": masks, "fake": ~masks})
+    assert _moved(box, box.controls[0], 2) == (True, True) and "image 2" in box.caption
