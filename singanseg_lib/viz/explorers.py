@@ -5,7 +5,8 @@ ipywidgets ``VBox`` of controls above a figure (:func:`explorer`). Notebooks sho
 Every explorer keeps what it last drew (``shown``: the figure's pixels, ``caption``: its title),
 so a test can move a control and check that the picture changed without a browser. Seeds travel
 as text: a browser holds numbers as 53-bit floats, and the kit's 63-bit sample seeds (those in
-manifest.csv) would come back as other seeds from a number box.
+manifest.csv) would come back as other seeds from a number box. Each explorer carries the CSS class
+:data:`CSS_CLASS`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["explorer", "sample_explorer", "pair_explorer", "prediction_explorer", "parse_seed"]
+__all__ = ["explorer", "sample_explorer", "pair_explorer", "scale_explorer", "style_explorer", "sifid_explorer",
+           "prediction_explorer", "parse_seed"]
+
+
+CSS_CLASS = "singanseg-explorer"  # how a browser (tests/test_browser.py) finds an explorer on the page
 
 
 def parse_seed(text: str) -> int:
@@ -42,6 +47,7 @@ def explorer(controls: list, draw: Callable[[], object]):
     out = widgets.Output()
     note = widgets.HTML()
     box = widgets.VBox([widgets.HBox(controls), note, out])
+    box.add_class(CSS_CLASS)
     box.controls, box.shown, box.caption, box.message = controls, None, "", ""
 
     def update(_=None):
@@ -126,3 +132,64 @@ def prediction_explorer(images: np.ndarray, masks: np.ndarray, predictions: Mapp
         return fig
 
     return explorer([pick], draw)
+
+
+def scale_explorer(reals: list, reconstructions: list, errors: list[float]):
+    """Notebook 01: one scale of the pyramid, the real image next to the model's reconstruction."""
+    import ipywidgets as widgets
+
+    from singanseg_lib.viz.core import image_grid, overlay_mask
+
+    pick = widgets.IntSlider(value=len(reals) - 1, min=0, max=len(reals) - 1, description="scale")
+
+    def draw():
+        s = pick.value
+        real, rec = reals[s][0].detach().float().cpu(), reconstructions[s][0].detach().float().cpu()
+        h, w = real.shape[-2:]
+        return image_grid([[overlay_mask(x[:3], x[3] > 0) for x in (real, rec)]], titles=[["real", "reconstruction"]],
+                          suptitle=f"scale {s}: {h}x{w} px, reconstruction MSE {errors[s]:.4f}", size=3.0)
+
+    return explorer([pick], draw)
+
+
+def style_explorer(examples: list[dict]):
+    """Notebook 04: one generated image, its real style image and every content:style ratio."""
+    import ipywidgets as widgets
+
+    from singanseg_lib.viz.core import image_grid
+
+    ratios = list(examples[0]["styled"])
+    pick = widgets.IntSlider(value=0, min=0, max=len(examples) - 1, description="example")
+
+    def draw():
+        ex = examples[pick.value]
+        return image_grid([[ex["real"], ex["generated"], *[ex["styled"][r] for r in ratios]]],
+                          titles=[["real (style)", "generated (content)", *[f"ST {r}" for r in ratios]]],
+                          suptitle=f"{ex['name']}: style transfer at each content:style ratio", size=2.6)
+
+    return explorer([pick], draw)
+
+
+def sifid_explorer(results: Mapping, pairs: Mapping):
+    """Notebook 05: per synthetic set, its images from the lowest SIFID to the highest, each next to
+    its real image. ``results``: {set name: SifidResult}; ``pairs``: {set name: [MatchedPair]}."""
+    import ipywidgets as widgets
+
+    from singanseg_lib.data.images import read_image
+    from singanseg_lib.viz.core import image_grid
+
+    which = widgets.Dropdown(options=list(results), description="set")
+    rank = widgets.IntSlider(value=0, min=0, max=len(next(iter(results.values())).values) - 1, description="rank")
+    by_name = {name: {p.name: p for p in ps} for name, ps in pairs.items()}
+
+    def draw():
+        values = results[which.value].values
+        order = sorted(values, key=values.get)
+        rank.max = len(order) - 1
+        name = order[min(rank.value, len(order) - 1)]
+        pair = by_name[which.value][name]
+        return image_grid([[read_image(pair.real), read_image(pair.synthetic)]], titles=[["real", "synthetic"]],
+                          suptitle=f"{which.value}: {name}, SIFID {values[name]:.4g} (rank {rank.value + 1} of {len(order)})",
+                          size=3.0)
+
+    return explorer([which, rank], draw)

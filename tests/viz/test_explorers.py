@@ -59,3 +59,45 @@ def test_prediction_explorer_shows_each_image():
     masks = rng.random((3, 32, 32)) > 0.5
     box = viz.prediction_explorer(images, masks, {"real": masks, "fake": ~masks})
     assert _moved(box, box.controls[0], 2) == (True, True) and "image 2" in box.caption
+
+
+def test_scale_explorer_shows_each_scale(tmp_path):
+    from singanseg_lib.singan import checkpoint, diagnostics
+
+    make_model(tmp_path / "m")
+    model = checkpoint.load_model(tmp_path / "m")
+    recs, errors = diagnostics.reconstructions(model), diagnostics.reconstruction_errors(model)
+    box = viz.scale_explorer(model.reals, recs, errors)
+    last = len(model.reals) - 1
+    assert f"scale {last}:" in box.caption and f"{errors[-1]:.4f}" in box.caption
+    assert _moved(box, box.controls[0], 0) == (True, True) and f"{errors[0]:.4f}" in box.caption
+
+
+def test_style_explorer_shows_each_example():
+    rng = np.random.default_rng(1)
+    img = lambda: rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)  # noqa: E731
+    examples = [{"name": f"s{i}", "real": img(), "generated": img(), "styled": {"1:1": img(), "1:1000": img()}}
+                for i in range(2)]
+    box = viz.style_explorer(examples)
+    assert _moved(box, box.controls[0], 1) == (True, True) and box.caption.startswith("s1:")
+
+
+def test_sifid_explorer_orders_by_sifid_and_switches_sets(tmp_path):
+    from PIL import Image
+
+    from singanseg_lib.metrics.sifid import SifidResult
+    from singanseg_lib.sampling.manifest import MatchedPair
+
+    rng = np.random.default_rng(2)
+    pairs = []
+    for i in range(3):
+        for kind in ("real", "syn"):
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"{kind}{i}.png")
+        pairs.append(MatchedPair(tmp_path / f"syn{i}.png", tmp_path / f"real{i}.png"))
+    res = {"no ST": SifidResult({"syn0.png": 0.5, "syn1.png": 0.1, "syn2.png": 0.9}, {}, 64, "x", True, False),
+           "ST 1:1": SifidResult({"syn0.png": 0.2, "syn1.png": 0.3}, {}, 64, "x", True, False)}
+    box = viz.sifid_explorer(res, {"no ST": pairs, "ST 1:1": pairs[:2]})
+    which, rank = box.controls
+    assert "syn1.png, SIFID 0.1" in box.caption  # lowest first
+    assert _moved(box, rank, 2) == (True, True) and "syn2.png, SIFID 0.9" in box.caption
+    assert _moved(box, which, "ST 1:1") == (True, True) and "syn1.png, SIFID 0.3" in box.caption and rank.max == 1
