@@ -44,6 +44,16 @@
 # 4. summarise it all in one table, and make the seeded **3-fold split** that the segmentation
 #    experiments (notebooks 06 and 07) use.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - load a folder of images and masks and say what the data check catches (missing masks, damaged files, masks that are not binary);
+# - explain why a JPEG mask is binarised at grey level 127 and read its grey-level histogram;
+# - describe the polyp-share distribution of Kvasir-SEG (paper Fig 3) and why it matters for synthetic data;
+# - make a seeded k-fold split and say why SinGAN-Seg models may only see the training folds.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # where results go (set by the runner)
@@ -56,6 +66,7 @@ share_bin_width: float = 5.0  # bin width of the polyp-share histogram, in perce
 n_folds: int = 3  # folds of the k-fold split (paper: 3)
 
 # %%
+import numpy as np
 from IPython.display import display
 
 from singanseg_lib import data, viz
@@ -122,12 +133,46 @@ print(f"{dark:.2%} of the pixels near black (0-31), {light:.2%} near white (224-
 # whether that holds for the data set here. When the full Kvasir-SEG has been downloaded, it is
 # drawn alongside (as densities, so that sets of different sizes compare).
 
+# %% [markdown]
+# ### Exercise 1 · Predict, then run
+#
+# Before you run the next cell, write down two guesses: what fraction of the images have a polyp
+# that covers **less than a tenth** of the image, and what fraction one that covers **more than
+# half**?
+#
+# ### BEGIN SOLUTION
+# In the bundled sample 44 % of the images are under a tenth and one image in 36 (3 %) is over
+# half; the median share is about 11 %, as in the full Kvasir-SEG. Most people guess far larger
+# polyps: the images shown in papers and on slides are picked because the polyp is easy to see.
+# A segmentation model therefore sees mostly background pixels, and a synthetic set should keep
+# this distribution rather than favour large, easy polyps.
+# ### END SOLUTION
+
 # %%
 sets = {name: ds}
 if compare_full and kvasir.is_complete() and folder.resolve() != kvasir.DEFAULT_DEST.resolve():
     sets["full Kvasir-SEG"] = data.load_dataset(kvasir.DEFAULT_DEST)
 fig = viz.plot_share_histogram({k: v.shares for k, v in sets.items()}, bin_width=share_bin_width)
 run.figure(fig, "fig3_polyp_share")
+
+# %% [markdown]
+# ### Exercise 2 · Count it
+#
+# `ds.shares` holds the polyp share of every image, in the order of `ds.ids`. Compute the median
+# share (`median_share`) and the fraction of images whose share is below 0.1 (`small_fraction`),
+# and compare them with your guesses. The cell after it checks your numbers.
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+shares = np.asarray(ds.shares)
+median_share = float(np.median(shares))
+small_fraction = float((shares < 0.1).mean())
+### END SOLUTION
+print(f"median polyp share {median_share:.1%}; {small_fraction:.0%} of the images have a share below 10 %")
+
+# %% tags=["check"]
+assert 0 < median_share < 0.3, "most polyps cover a small part of the image: look at the histogram again"
+assert abs(small_fraction - np.mean(np.asarray(ds.shares) < 0.1)) < 1e-9, "count the images with share < 0.1, over all images"
 
 # %% [markdown]
 # ## Image sizes

@@ -42,11 +42,21 @@
 # generator losses settling while the reconstruction error falls scale after scale; how little time
 # the coarse scales cost compared with the finest.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - build SinGAN-Seg's 4-channel input (RGB + mask) and its image pyramid;
+# - read one WGAN-GP training iteration (critic steps, gradient penalty, reconstruction loss) in PyTorch;
+# - judge a training from its loss curves and its reconstruction error per scale;
+# - say where the training time goes and how many models fit in an hour on this machine.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # seed of every model's training (recorded in each model.json)
-interactive: bool = True  # widgets (none in this notebook); the runner sets False
+interactive: bool = True  # the scale explorer in section 3 (the runner sets False: papermill runs show none)
 data_dir: str = ""  # folder with images/ and masks/ (empty: the bundled sample data/sample)
 n_train_images: int = 8  # models to train, one per image, the first images by id (0: every image)
 max_size: int = 48  # long side of the finest scale in px (paper: 250)
@@ -108,6 +118,36 @@ print(f"{plan.num_scales} scales, factor {plan.scale_factor:.3f}: {plan.sizes}")
 run.figure(viz.plot_pyramid(reals, plan.widths), "image_pyramid")
 
 # %% [markdown]
+# ### Exercise 1 · A finer pyramid: change it and explain
+#
+# The paper trains at `max_size` 250, this preset at 48. Make the plan for twice this notebook's
+# `max_size` (`dataclasses.replace(cfg, max_size=...)`, then `.plan(...)` as above) and store its
+# number of scales in `scales_2x` and the ratio of finest-scale pixel counts (2x plan over this
+# plan) in `pixels_ratio`. Before you run it: how many scales more do you expect, and why does
+# the training time grow faster than the number of scales?
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+plan_2x = dataclasses.replace(cfg, max_size=2 * max_size).plan(*image.shape[-2:])
+scales_2x = plan_2x.num_scales
+pixels_ratio = (plan_2x.sizes[-1][0] * plan_2x.sizes[-1][1]) / (plan.sizes[-1][0] * plan.sizes[-1][1])
+### END SOLUTION
+print(f"{scales_2x} scales instead of {plan.num_scales}; {pixels_ratio:.1f}x the pixels at the finest scale")
+
+# %% tags=["check"]
+assert scales_2x > plan.num_scales, "a larger image needs more scales between the 25 px coarsest one and the finest"
+assert 3.5 < pixels_ratio < 4.5, "twice the side is about four times the pixels"
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# The coarsest scale stays at 25 px and the factor between scales stays about 0.75, so doubling the
+# finest side adds log(2)/log(1/0.75) ≈ 2.4 scales: two or three more. Each new scale is the
+# largest so far, and a convolution costs in proportion to its pixels: the finest scale of the 2x
+# plan alone costs about 4x this plan's finest, and wider networks (64 channels from the fifth
+# scale on) cost more again. That is why the paper's 250 px models take about an hour on a GPU.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## 3. Training, scale by scale, with live loss curves
 #
 # Every iteration at scale *n*:
@@ -148,6 +188,13 @@ before = diagnostics.initial_reconstruction_error(first_model, cfg, seed=seed)
 print(f"reconstruction MSE at the finest scale: {errors[-1]:.4f} after training, {before:.4f} with the "
       f"generators at their initial weights")
 run.figure(viz.plot_reconstructions(first_model.reals, recs, errors), "reconstruction_per_scale")
+
+# %% [markdown]
+# In JupyterLab, move the slider to compare one scale's real image and reconstruction up close.
+
+# %%
+if interactive:
+    display(viz.scale_explorer(first_model.reals, recs, errors))
 
 # %% [markdown]
 # ## 5. The algorithm: one training iteration, written plainly

@@ -38,6 +38,15 @@
 # At the end we export the **synthetic set** (images, masks and a manifest with a seed per
 # sample) that the later notebooks train and measure on.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - generate samples with their masks from a trained pyramid and reproduce one from its seed;
+# - explain what the start scale does to diversity (random layout vs the real layout);
+# - read mask mean/SD maps (paper Fig 5) and polyp-share histograms (Fig 6) of a synthetic set.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # where results go; models are read from <run_dir>/01_training/models
@@ -87,6 +96,19 @@ for s, (size, width, amp) in enumerate(zip(plan.sizes, plan.widths, first.pyrami
 # where fresh noise begins. Row 0 is free generation; the last row (start scale = number of
 # scales) uses no fresh noise at all and repeats the training image's reconstruction.
 
+# %% [markdown]
+# ### Exercise 1 · Predict, then run
+#
+# Before you run the next cell: as the start scale rises from 0 to the number of scales, how
+# will the spread (SD) of the masks across samples change? Will the polyp move?
+#
+# ### BEGIN SOLUTION
+# The spread falls, and at start scale = number of scales it is exactly 0: no fresh noise enters,
+# every sample is the reconstruction. From start scale 1 on the coarsest layout is the real one,
+# so the polyp stays where it was and only its outline and texture vary; at start scale 0 the
+# noise can move, resize or even remove the polyp (empty masks).
+# ### END SOLUTION
+
 # %%
 sweep = generate.start_scale_sweep(first.pyramid, scale_samples, seed=seed, precision=gen_precision)
 fig = viz.plot_start_scales([(r["start_scale"], r["samples"].images, r["samples"].masks) for r in sweep],
@@ -94,6 +116,22 @@ fig = viz.plot_start_scales([(r["start_scale"], r["samples"].images, r["samples"
 run.figure(fig, "samples_per_start_scale")
 for r in sweep:
     print(f"start scale {r['start_scale']}: pixel SD across samples {r['image_sd']:.3f}, mask SD {r['mask_sd']:.3f}")
+
+# %% [markdown]
+# ### Exercise 2 · Read the sweep
+#
+# Each entry of `sweep` is a dict with `start_scale`, `image_sd` and `mask_sd`. Put the mask SD
+# of every start scale, in order, into the list `mask_sds`.
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+mask_sds = [r["mask_sd"] for r in sweep]
+### END SOLUTION
+print("mask SD by start scale:", [round(v, 3) for v in mask_sds])
+
+# %% tags=["check"]
+assert len(mask_sds) == plan.num_scales + 1, "one value per start scale, 0 to the number of scales"
+assert mask_sds[0] > mask_sds[-1] == 0, "free generation varies most; the reconstruction does not vary at all"
 
 # %% [markdown]
 # The spread across samples falls as the start scale rises: noise that enters at the coarsest

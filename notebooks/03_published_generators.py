@@ -40,6 +40,15 @@
 # What to look at: the list of names inside a real checkpoint; the refusal of a crafted one; the
 # reconstruction check; how the samples of a published model and of a quickly trained one differ.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - explain why unpickling a downloaded checkpoint can run code, and how an allow-list unpickler prevents it;
+# - import the authors' published generators and check the import reconstructs what their code did;
+# - compare samples of a published model with a model trained here on the same image.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes

@@ -34,11 +34,20 @@
 # content loss rises from 0), the before/after grid (paper Fig. 7), and how much closer the colours
 # get to the real images with each weighting.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - state the content and style losses of neural style transfer (Gatys et al.) and what each keeps;
+# - see what the content:style weighting (1:1 vs 1:1000) does to colours and texture;
+# - explain why the mask stays valid: only the RGB channels are optimised.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # recorded with the outputs (style transfer itself starts from the content image: no noise)
-interactive: bool = True  # widgets (none in this notebook); the runner sets False
+interactive: bool = True  # the style explorer after Fig. 7 (the runner sets False: papermill runs show none)
 synthetic_dir: str = ""  # the synthetic set to style, empty for <run_dir>/02_generation/synthetic
 st_ratios: list = ["1:1", "1:1000"]  # content:style loss weights (paper: 1:1 and 1:1000)
 st_steps: int = 100  # Adam steps per image (paper: 1000)
@@ -51,6 +60,8 @@ vgg19_weights: str = ""  # a vgg19-dcbb9e9d.pth file or its folder, empty for th
 
 # %%
 from pathlib import Path
+
+from IPython.display import display
 
 from singanseg_lib import style, viz
 from singanseg_lib.kit.outputs import start_notebook
@@ -124,6 +135,10 @@ for ratio, s in summaries.items():
 examples = style.style_examples(set_dir, {r: s.out_dir for r, s in summaries.items()}, n=st_examples)
 fig = viz.plot_style_grid(examples, st_ratios, note=note)
 run.figure(fig, "fig7_before_after")
+
+# %%
+if interactive:  # JupyterLab: one example at a time, every ratio side by side
+    display(viz.style_explorer(examples))
 
 # %% [markdown]
 # ## 5. What the weighting does to the colours

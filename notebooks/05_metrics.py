@@ -34,11 +34,20 @@
 # What to look at: real-vs-real ≈ 0 (the sanity check), the order no ST > 1:1 ≥ 1:1000, and how far
 # our numbers are from the paper's (our sets are smaller and our models trained for less time).
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - compute SIFID for single images and FID for sets, and say what each compares;
+# - read the paper's Tables 1 and 4 next to this run's numbers, and say why random Inception weights make them incomparable;
+# - explain how set size and image resizing move FID.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # recorded with the outputs (the metrics draw no random numbers)
-interactive: bool = True  # widgets (none in this notebook); the runner sets False
+interactive: bool = True  # the per-image SIFID explorer (the runner sets False: papermill runs show none)
 synthetic_dir: str = ""  # the generated set, empty for <run_dir>/02_generation/synthetic (styled sets beside it)
 st_ratios: list = ["1:1", "1:1000"]  # the styled sets to compare (written by notebook 04)
 sifid_network: str = "fid"  # SIFID features: fid (pytorch-fid weights, installable offline) or torchvision (SinGAN code)
@@ -50,6 +59,8 @@ inception_weights: str = ""  # weights file for the SIFID network, empty for the
 
 # %%
 from pathlib import Path
+
+from IPython.display import display
 
 from singanseg_lib import metrics, report, style, viz
 from singanseg_lib.kit.outputs import start_notebook
@@ -127,6 +138,10 @@ fig = viz.plot_vs_paper(table1, metric=f"SIFID ({sifid_dims} ch, {sifid_network}
 run.figure(fig, "table1_sifid")
 fig = viz.plot_sifid_spread(sifid, note=note)
 run.figure(fig, "sifid_spread")
+
+# %%
+if interactive:  # JupyterLab: every synthetic image beside its real one, from the lowest SIFID up
+    display(viz.sifid_explorer(sifid, {name: match_pairs(None, d) for name, d in sets.items()}))
 
 # %% [markdown]
 # ## 3. FID (Table 4)

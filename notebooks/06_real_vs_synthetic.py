@@ -37,6 +37,15 @@
 # style transfer narrows the gap (the paper: yes, 1:1000 best), and whether more samples per image
 # help. At the end: how far this run is from the paper's, and why.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - train UNet++ on real, synthetic and mixed sets with k-fold cross-validation (paper Table 2);
+# - compute IoU/Dice/precision/recall per fold and compare training sets fairly;
+# - explain data leakage: why a generator may not have seen the validation images.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # results; synthetic sets are read from <run_dir>/02_generation/

@@ -37,6 +37,15 @@
 # Fig 11, the gap between the curves at small R (the paper: +30 % IoU at R = 5) and where it closes
 # (the paper: around R = 25); and whether the gain survives classic augmentation.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - measure how much synthetic data helps when only R real images exist (paper Table 3, Fig 11);
+# - read gains against the real-only baseline with their spread over folds;
+# - say when synthetic data helps most and when it stops helping.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # results; the ST 1:1000 synthetic set is read from notebook 04's output

@@ -35,6 +35,15 @@
 # The same report is written as `report.md` and `report.html` in this notebook's folder, with the
 # figures of every notebook below the tables.
 
+# %% [markdown]
+# ## Learning objectives
+#
+# After this notebook you can
+#
+# - put every reproduced table and figure next to the paper's numbers;
+# - say, for each difference, whether it comes from the settings (preset, weights) or from the method;
+# - know which run produced each number: preset, seeds, weights.
+
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
 run_dir: str = "../runs/classroom"  # the run whose notebooks' metrics.json are reported
