@@ -97,9 +97,11 @@ class VGGFeatures(nn.Module):
 
 
 def load_vgg19(*, weights: ResolvedWeights | None = None, weights_path=None, allow_random: bool = False,
-               download: bool = True, device: str | torch.device = "cpu") -> VGGFeatures:
-    """VGG19 with weights from :func:`weights.resolve_weights` ("vgg19"); random (seed 0) only if allowed."""
-    weights = weights or resolve_weights("vgg19", path=weights_path, allow_random=allow_random, download=download)
+               download: bool = True, device: str | torch.device = "cpu", progress: bool = True) -> VGGFeatures:
+    """VGG19 with weights from :func:`weights.resolve_weights` ("vgg19"); random (seed 0) only if allowed.
+    ``progress``: the download's bar, if one is needed."""
+    weights = weights or resolve_weights("vgg19", path=weights_path, allow_random=allow_random, download=download,
+                                         progress=progress)
     with random_init(0):
         net = torchvision.models.vgg19(weights=None)
     if not weights.random:
@@ -294,7 +296,7 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
     if set(ST_COLUMNS) & set(columns):
         raise ValueError(f"{set_dir} is already a styled set; style the generated set instead")
     out_dir = Path(out_dir) if out_dir else styled_set_dir(set_dir, ratio)
-    vgg = vgg or load_vgg19(weights_path=weights_path, allow_random=allow_random, device=device)
+    vgg = vgg or load_vgg19(weights_path=weights_path, allow_random=allow_random, device=device, progress=progress)
     settings = {"st_ratio": ratio, "st_steps": str(steps), "st_size": str(size or "native"), "st_weights": vgg.label}
     done = {r["image"]: r for r in read_manifest(out_dir)} if out_dir.exists() else {}
     summary, todo = StyleSummary(out_dir), []
