@@ -359,6 +359,19 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
         pass
 
 
+def test_a_filesystem_without_locks_is_written_unguarded_with_a_warning(tmp_path, monkeypatch):
+    from singanseg_lib.kit import lock
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(lock.fcntl, "flock", no_locks)
+    with pytest.warns(RuntimeWarning, match="this filesystem has no file locks"):
+        with folder_lock(tmp_path) as path:
+            assert path.exists()
+    assert not path.exists()
+
+
 # --- bad presets and parameters --------------------------------------------------------------------
 
 

@@ -7,24 +7,28 @@ an exclusive ``flock`` on it (released by the kernel however the process ends, S
 so a killed run never leaves a stale lock) and, inside, the holder's pid, host, start time and
 what it is doing, so the refusal can name who holds it. The file is removed on release.
 
+On a filesystem without file locks (some cluster mounts) the writer goes on with a warning.
 ``flock`` is per open file, so the same process taking the lock twice is refused too: a writer
 must not nest inside another on the same folder.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Iterator
 
 __all__ = ["LOCK_FILE", "FolderLockedError", "folder_lock"]
 
 LOCK_FILE = ".singanseg.lock"
+_UNSUPPORTED = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
 
 class FolderLockedError(RuntimeError):
@@ -58,6 +62,15 @@ def folder_lock(folder: str | Path, what: str = "") -> Iterator[Path]:
             os.close(fd)
             raise FolderLockedError(f"{folder} is being written by {holder}: lock {path}. Wait for that run to "
                                     "finish (it resumes where it stops), or write elsewhere") from None
+        except OSError as e:
+            if e.errno not in _UNSUPPORTED:
+                os.close(fd)
+                raise
+            # some cluster filesystems (Lustre without -o flock, old NFS) have no locks: go on unguarded
+            # rather than refuse all work there, and say so
+            warnings.warn(f"{path}: this filesystem has no file locks ({os.strerror(e.errno)}); a second run "
+                          f"writing {folder} at the same time would not be noticed", RuntimeWarning, stacklevel=3)
+            break
         # the holder before us may have removed the file after we opened it: then lock the new one
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(path))
