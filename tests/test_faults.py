@@ -37,21 +37,16 @@ from singanseg_lib.segmentation import unetpp
 from singanseg_lib.singan import checkpoint
 from singanseg_lib.style import transfer as style
 
-# --- helpers ---------------------------------------------------------------------------------------
 
-
-def _disk_full_from(monkeypatch, after: int = 0):
-    """Every fsync after the first ``after`` reports ENOSPC, as a full disk does (delayed allocation)."""
-    calls = []
-    real = os.fsync
-
+def _disk_full(monkeypatch):
+    """Every fsync reports ENOSPC, as a full disk does (with delayed allocation it shows only there)."""
     def fsync(fd):
-        calls.append(fd)
-        if len(calls) > after:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(fd)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(files.os, "fsync", fsync)
+
+
+_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # a child process imports this kit
 
 
 class Killed(BaseException):
@@ -73,6 +68,11 @@ def _kill_at(monkeypatch, n: int) -> list:
     return renames
 
 
+def _seg_data(tmp_path, n_train: int, n_val: int):
+    pairs = segdata.list_real_pairs(make_real_folder(tmp_path / "real", n_train + n_val, size=32))
+    return segdata.load_pairs(pairs[:n_train], size=32), segdata.load_pairs(pairs[n_train:], size=32)
+
+
 def _tree(folder) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -86,14 +86,12 @@ def _cli_error(capsys, argv) -> str:
 
 
 # --- a full disk -----------------------------------------------------------------------------------
-
-
 def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     make_model(tmp_path / "m")
     meta = checkpoint.read_meta(tmp_path / "m")
     before = _tree(tmp_path / "m")
     loaded = checkpoint.load_model(tmp_path / "m")
-    _disk_full_from(monkeypatch)
+    _disk_full(monkeypatch)
     with pytest.raises(files.DiskFullError, match=r"scale_00\.safetensors: disk full while writing it .*previous "
                                                   "file is unchanged.*Free some space and rerun"):
         checkpoint.save_scale(tmp_path / "m", {**meta, "scales": []}, 0, loaded.pyramid.generators[0], noise_amp=2.0,
@@ -105,7 +103,7 @@ def test_disk_full_while_writing_a_sample_keeps_the_set(tmp_path, monkeypatch, c
     make_model(tmp_path / "models" / "a", image_id="a")
     export_models(tmp_path / "models", tmp_path / "set", n_per_model=2, progress=False)
     before = _tree(tmp_path / "set")
-    _disk_full_from(monkeypatch)
+    _disk_full(monkeypatch)
     err = _cli_error(capsys, ["generate", str(tmp_path / "models"), "--out", str(tmp_path / "set"), "--n", "4",
                               "--no-progress", "--device", "cpu"])
     assert "a_2_img.png: disk full while writing it" in err and "nothing was written" in err
@@ -116,7 +114,7 @@ def test_disk_full_while_writing_metrics_json_keeps_the_previous_one(tmp_path, m
     run = start_notebook("99_faults", run_dir=tmp_path, seed=0, verbose=False)
     path = run.save_metrics({"score": 1})
     before = path.read_bytes()
-    _disk_full_from(monkeypatch)
+    _disk_full(monkeypatch)
     with pytest.raises(files.DiskFullError, match=r"metrics\.json: disk full .*previous file is unchanged"):
         run.save_metrics({"score": 2})
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["metrics.json"]
@@ -130,8 +128,6 @@ def test_other_write_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
 
 
 # --- damaged files ---------------------------------------------------------------------------------
-
-
 @pytest.fixture
 def model_dir(tmp_path):
     make_model(tmp_path / "models" / "a", image_id="a")
@@ -185,8 +181,10 @@ def test_a_corrupt_model_json_is_named(model_dir, capsys, damage, match):
         files.atomic_write_json(path, changed)
     with pytest.raises(ValueError, match=match):
         checkpoint.load_model(model_dir)
-    assert "model.json" in _cli_error(capsys, ["generate", str(model_dir), "--out", str(model_dir.parent / "set"),
-                                               "--no-progress"])
+    argv = ["generate", str(model_dir), "--out", str(model_dir.parent / "set"), "--no-progress"]
+    assert "model.json" in _cli_error(capsys, argv)
+    with pytest.raises(ValueError, match=match):  # the traceback, with --debug
+        cli.main(["--debug", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -218,9 +216,7 @@ def test_a_corrupt_manifest_csv_is_named(toy_set, capsys, damage, match):
 
 
 def test_a_damaged_unetpp_resume_state_is_named(tmp_path):
-    root = make_real_folder(tmp_path / "real", 4, size=32)
-    pairs = segdata.list_real_pairs(root)
-    train, val = segdata.load_pairs(pairs[:2], size=32), segdata.load_pairs(pairs[2:], size=32)
+    train, val = _seg_data(tmp_path, 2, 2)
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / unetpp.STATE_FILE).write_bytes(b"PK\x03\x04 cut short")
     cfg = unetpp.SegmentConfig(encoder="tu-mobilenetv3_small_100", encoder_weights="none",
@@ -229,15 +225,7 @@ def test_a_damaged_unetpp_resume_state_is_named(tmp_path):
         unetpp.train_segmentation(train, val, cfg, seed=0, state_dir=tmp_path / "run", progress=False)
 
 
-def test_debug_shows_the_traceback(model_dir):
-    (model_dir / "model.json").write_text("{")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        cli.main(["--debug", "generate", str(model_dir), "--out", str(model_dir.parent / "set"), "--no-progress"])
-
-
 # --- killed runs -----------------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("kill_after", [1, 7])  # in the first model's samples; after its manifest
 def test_a_killed_generation_reruns_to_the_same_set(tmp_path, monkeypatch, kill_after):
     for image_id in ("a", "b"):
@@ -252,9 +240,8 @@ def test_a_killed_generation_reruns_to_the_same_set(tmp_path, monkeypatch, kill_
     assert summary.written + summary.skipped == 6
     rows = read_manifest(tmp_path / "set")
     assert sorted(r["image"] for r in rows) == sorted({r["image"] for r in rows}) and len(rows) == 6
-    whole = {k: v for k, v in _tree(tmp_path / "whole").items()}
     again = {k: v for k, v in _tree(tmp_path / "set").items() if not k.startswith(".")}
-    assert again == whole, "the rerun's set equals an undisturbed one, manifest included"
+    assert again == _tree(tmp_path / "whole"), "the rerun's set equals an undisturbed one, manifest included"
 
 
 @pytest.mark.slow  # about 10 s: three style transfers with VGG19
@@ -278,9 +265,7 @@ def test_a_killed_style_transfer_reruns_to_the_same_set(toy_set, vgg, monkeypatc
 
 @pytest.mark.slow  # about 10 s: three short UNet++ trainings
 def test_a_killed_unetpp_run_reruns_to_the_same_result(tmp_path, monkeypatch):
-    root = make_real_folder(tmp_path / "real", 5, size=32)
-    pairs = segdata.list_real_pairs(root)
-    train, val = segdata.load_pairs(pairs[:3], size=32), segdata.load_pairs(pairs[3:], size=32)
+    train, val = _seg_data(tmp_path, 3, 2)
     cfg = unetpp.SegmentConfig(encoder="tu-mobilenetv3_small_100", encoder_weights="none",
                                decoder_channels=(8, 8, 8, 8, 8), image_size=32, epochs=3, lr=3e-3, batch_size=2)
     whole = unetpp.train_segmentation(train, val, cfg, seed=1, progress=False)
@@ -298,8 +283,6 @@ def test_a_killed_unetpp_run_reruns_to_the_same_result(tmp_path, monkeypatch):
 
 
 # --- two writers -----------------------------------------------------------------------------------
-
-
 def test_a_second_writer_of_a_folder_is_refused_naming_the_lock(tmp_path):
     with folder_lock(tmp_path / "out", "training SinGAN-Seg models") as lock:
         assert lock == tmp_path / "out" / LOCK_FILE and lock.exists()
@@ -327,9 +310,8 @@ def test_a_lock_held_by_another_process_refuses_every_writer(tmp_path, capsys):
             print("held", flush=True)
             sys.stdin.readline()
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen([sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)
+                            env=_ENV)
     try:
         assert proc.stdout.readline().strip() == "held"
         image = tmp_path / "img.png"
@@ -352,8 +334,7 @@ def test_a_lock_held_by_another_process_refuses_every_writer(tmp_path, capsys):
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     holder = f"from singanseg_lib.kit.lock import folder_lock\nimport os, signal\n" \
              f"with folder_lock({str(tmp_path)!r}):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    assert subprocess.run([sys.executable, "-c", holder], env=env).returncode == -9
+    assert subprocess.run([sys.executable, "-c", holder], env=_ENV).returncode == -9
     assert (tmp_path / LOCK_FILE).exists(), "the file stays (no finally runs) ..."
     with folder_lock(tmp_path):  # ... but the kernel released its lock with the process
         pass
@@ -362,10 +343,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
 def test_a_filesystem_without_locks_is_written_unguarded_with_a_warning(tmp_path, monkeypatch):
     from singanseg_lib.kit import lock
 
-    def no_locks(fd, op):
-        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
-
-    monkeypatch.setattr(lock.fcntl, "flock", no_locks)
+    monkeypatch.setattr(lock.fcntl, "flock", lambda fd, op: (_ for _ in ()).throw(OSError(errno.ENOLCK, "No locks")))
     with pytest.warns(RuntimeWarning, match="this filesystem has no file locks"):
         with folder_lock(tmp_path) as path:
             assert path.exists()
@@ -373,8 +351,6 @@ def test_a_filesystem_without_locks_is_written_unguarded_with_a_warning(tmp_path
 
 
 # --- bad presets and parameters --------------------------------------------------------------------
-
-
 def test_a_preset_key_no_notebook_declares_is_refused_naming_it(tmp_path):
     preset = tmp_path / "mine.yaml"
     preset.write_text("max_size: 40\niter_per_scale: 10\nn_sample: 2\n")
