@@ -60,6 +60,7 @@ run_dir: str = "../runs/classroom"  # where results go (set by the runner)
 seed: int = 0  # seed of the k-fold split
 interactive: bool = True  # a slider to browse every pair at the end (the runner sets False: papermill runs show none)
 data_dir: str = ""  # the data set: "" or "sample" (bundled sample), "kvasir" (full Kvasir-SEG) or a folder
+mask_pattern: str = ""  # mask file names, e.g. "{stem}_1stHO.png" ("": the known convention most images pair under)
 compare_full: bool = True  # also summarise the full Kvasir-SEG (data/kvasir-seg) when it is downloaded
 show_pairs: int = 8  # image/mask pairs shown, from the smallest to the largest polyp
 share_bin_width: float = 5.0  # bin width of the polyp-share histogram, in percentage points (paper: 5)
@@ -90,8 +91,9 @@ print(f"data set: {folder}")
 # the data stay usable, but you should know.
 
 # %%
-ds = data.load_dataset(folder)  # warnings, if any, are shown below the cell
-print(f"{len(ds)} image/mask pairs ({ds.layout} layout), {len(ds.warnings)} kind(s) of warning")
+ds = data.load_dataset(folder, mask_pattern=mask_pattern or None)  # warnings, if any, are shown below the cell
+print(f"{len(ds)} image/mask pairs ({ds.layout} layout, masks named {data.pairing.describe(ds.mask_pattern)}), "
+      f"{len(ds.warnings)} kind(s) of warning")
 
 # %% [markdown]
 # ## Images and their masks (paper Fig 2)
@@ -231,6 +233,6 @@ if interactive:
 # %%
 stats = data.summarize(ds)
 run.save_metrics({
-    "data_dir": str(folder), "layout": ds.layout, "warnings": ds.warnings, **stats,
+    "data_dir": str(folder), "layout": ds.layout, "mask_pattern": ds.mask_pattern, "warnings": ds.warnings, **stats,
     "folds": [len(f) for f in folds.folds],
     "full_kvasir": data.summarize(sets["full Kvasir-SEG"]) if "full Kvasir-SEG" in sets else None})

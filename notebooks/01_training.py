@@ -58,6 +58,7 @@ run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's f
 seed: int = 0  # seed of every model's training (recorded in each model.json)
 interactive: bool = True  # the scale explorer in section 3 (the runner sets False: papermill runs show none)
 data_dir: str = ""  # folder with images/ and masks/ (empty: the bundled sample data/sample)
+mask_pattern: str = ""  # mask file names, e.g. "{stem}_1stHO.png" ("": the known convention most images pair under)
 n_train_images: int = 8  # models to train, one per image, the first images by id (0: every image)
 max_size: int = 48  # long side of the finest scale in px (paper: 250)
 iters_per_scale: int = 160  # training iterations per scale (paper: 2000)
@@ -93,7 +94,7 @@ print(cfg)
 # of generated images fit their polyps.
 
 # %%
-pairs = data.load_dataset(data.resolve_data_dir(data_dir)).pairs
+pairs = data.load_dataset(data.resolve_data_dir(data_dir), mask_pattern=mask_pattern or None).pairs
 chosen = pairs[:n_train_images] if n_train_images else pairs
 print(f"{len(pairs)} image/mask pairs in the data folder; training {len(chosen)} model(s)")
 first = chosen[0]

@@ -15,7 +15,7 @@ import warnings
 
 from singanseg_lib import __version__
 from singanseg_lib.data.folders import DataWarning
-from singanseg_lib.kit.files import OutputExistsError
+from singanseg_lib.kit.files import DiskFullError, OutputExistsError
 
 # Errors that are the user's to fix: printed as one clear line, no traceback (unless --debug).
 __all__ = ["main", "build_parser", "USER_ERRORS"]
@@ -27,6 +27,7 @@ USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     OutputExistsError,
+    DiskFullError,
     RuntimeError,
     ConnectionError,
     PermissionError,

@@ -31,6 +31,9 @@ def register(sub) -> None:
                                    "interrupted ones resume after their last finished scale.")
     p.add_argument("source", metavar="IMAGE|FOLDER", help="an image (with --mask) or a folder with images/ and masks/")
     p.add_argument("--mask", help="the mask of IMAGE (white = polyp)")
+    p.add_argument("--mask-pattern", metavar="PATTERN",
+                   help="FOLDER's mask file names, {stem} standing for the image's name without extension, e.g. "
+                        "\"{stem}_1stHO.png\" (default: the known convention most images pair under; see data check)")
     add_preset_options(p)
     p.add_argument("--out", help="parent folder of the models, one sub-folder per image id "
                                  "(default: runs/<preset>/01_training/models)")
@@ -66,7 +69,8 @@ def _jobs(args) -> list[TrainJob]:
     if source.is_dir():
         if args.mask:
             raise ValueError(f"{source} is a folder; --mask is only for a single image")
-        pairs = [TrainJob(p.id, p.image, p.mask) for p in load_dataset(source, progress=not args.no_progress).pairs]
+        found = load_dataset(source, mask_pattern=args.mask_pattern, progress=not args.no_progress)
+        pairs = [TrainJob(p.id, p.image, p.mask) for p in found.pairs]
         pairs = pairs[:args.limit] if args.limit else pairs
         if args.only:
             unknown = sorted(set(args.only) - {j.id for j in pairs})
@@ -75,6 +79,8 @@ def _jobs(args) -> list[TrainJob]:
                                  + (f" (first {args.limit}, --limit)" if args.limit else ""))
             pairs = [j for j in pairs if j.id in set(args.only)]
         return pairs
+    if args.mask_pattern:
+        raise ValueError(f"{source}: --mask-pattern pairs the files of a FOLDER; a single image takes --mask MASK")
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such image or folder")
     if not args.mask:

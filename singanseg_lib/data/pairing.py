@@ -10,9 +10,10 @@ Layouts (``layout="auto"`` takes the first that fits):
 A mask pattern holds ``{stem}`` once: the image's id, its file name without the extension (in a
 flat folder also without a trailing ``_img``). The kit knows :data:`KNOWN_PATTERNS`: the same name
 (subfolders only: in one folder no file is its own mask), ``{stem}_mask`` (the kit's sets),
-``{stem}_1stHO`` (CHASE_DB1), ``{stem}_manual1`` (DRIVE), ``{stem}_segmentation`` (ISIC) and
-others, and takes the one most images pair under; two that pair equally many are an error (say
-which with ``mask_pattern``). A pattern without an extension matches any of
+``{stem}_1stHO`` / ``{stem}_2ndHO`` (CHASE_DB1), ``{stem}_manual1`` / ``{stem}_manual2`` (DRIVE),
+``{stem}_segmentation`` (ISIC) and others, and takes the one most images pair under; two that pair
+equally many are an error (say which with ``mask_pattern``), except a first and a second observer's
+masks side by side: the first observer's are taken, as those data sets' papers do. A pattern without an extension matches any of
 :data:`~singanseg_lib.data.images.IMAGE_SUFFIXES`, with one (``{stem}_1stHO.png``) only that one;
 names match in any case. In a flat folder, files named after a known pattern are masks, never images.
 
@@ -32,8 +33,11 @@ from singanseg_lib.data.images import IMAGE_SUFFIXES
 
 __all__ = ["KNOWN_PATTERNS", "MaskNaming", "mask_naming", "describe", "guess_pattern", "Pairing", "pair_folder"]
 
-KNOWN_PATTERNS = ("{stem}", "{stem}_mask", "{stem}_masks", "{stem}_1stHO", "{stem}_manual1",
-                  "{stem}_segmentation", "{stem}_seg", "{stem}_label", "{stem}_gt")
+KNOWN_PATTERNS = ("{stem}", "{stem}_mask", "{stem}_masks", "{stem}_1stHO", "{stem}_2ndHO", "{stem}_manual1",
+                  "{stem}_manual2", "{stem}_segmentation", "{stem}_seg", "{stem}_label", "{stem}_gt")
+# A second observer's masks beside the first's: the data sets' own papers take the first
+# observer's as the ground truth, so a tie between the two is no ambiguity.
+SECOND_OBSERVER = {"{stem}_2ndHO": "{stem}_1stHO", "{stem}_manual2": "{stem}_manual1"}
 SUBFOLDER_NAMES = (("images", "masks"), ("image", "mask"))
 SUFFIX_HINT = "|".join(s.lstrip(".") for s in IMAGE_SUFFIXES)  # "jpg|jpeg|png|..." for messages
 
@@ -208,6 +212,8 @@ def pair_folder(root: Path, layout: str, mask_pattern: str | None, problems: lis
     matches = [len(k & set(images)) for k in keys]
     best = max(range(len(namings)), key=lambda i: (matches[i], len(keys[i])))
     tied = [namings[i].pattern for i in range(len(namings)) if matches[i] == matches[best]]
+    tied = [p for p in tied if SECOND_OBSERVER.get(p) not in tied]
+    best = next(i for i in range(len(namings)) if namings[i].pattern == tied[0]) if len(tied) == 1 else best
     if matches[best] and len(tied) > 1:
         problems.append(f"{mask_dir}: the masks fit {' and '.join(tied)} alike ({matches[best]} pairs each); "
                         "say which with --mask-pattern (mask_pattern= in load_dataset)")

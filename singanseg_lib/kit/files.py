@@ -2,11 +2,13 @@
 
 Every result file of the kit goes through these functions. A write goes to a temporary file in
 the same folder, is flushed to disk and then renamed over the target, so a crash or Ctrl-C leaves
-either the old file or the new one, never half of one.
+either the old file or the new one, never half of one. A full disk (or quota) while writing is a
+:class:`DiskFullError` naming the file; the previous file stays as it was.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -29,6 +31,15 @@ class OutputExistsError(FileExistsError):
     """A result would be overwritten and the caller did not ask for that."""
 
 
+class DiskFullError(OSError):
+    """No space (or quota) left while writing a result; the file it would replace is unchanged."""
+
+
+# ENOSPC: the disk is full; EDQUOT: the user's quota is (a cluster's usual case); EFBIG: the file
+# would exceed the filesystem's size limit. All three leave a half-written temporary file.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
@@ -47,8 +58,16 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
+            os.fsync(fh.fileno())  # a full disk often shows only here (delayed allocation)
         os.replace(tmp_path, path)
+    except OSError as e:
+        if e.errno not in _FULL:
+            raise
+        before = "the previous file is unchanged" if path.exists() else "nothing was written"
+        full = DiskFullError(f"{path}: disk full while writing it ({os.strerror(e.errno)}); {before}. "
+                             "Free some space and rerun: finished work is kept")
+        full.errno = e.errno
+        raise full from None
     finally:
         tmp_path.unlink(missing_ok=True)
 

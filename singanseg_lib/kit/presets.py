@@ -241,8 +241,20 @@ def config_from_preset(cls: type, preset: str | Path, /, *, prefix: str = "", **
     Entries that are not fields of ``cls`` belong to other stages and are skipped.
     """
     names = {f.name for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    typed = yaml.load(preset_path(preset).read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}  # as written
     values = {}
     for key, value in load_preset(preset).items():
-        if key.startswith(prefix) and key[len(prefix):] in names:
-            values[key[len(prefix):]] = value
+        name = key[len(prefix):]
+        if key.startswith(prefix) and name in names:
+            values[name] = _yaml_word(value, typed.get(key), hints[name])
     return make_config(cls, values, **overrides)
+
+
+def _yaml_word(value: Any, written: Any, hint: Any) -> Any:
+    """A preset's ``compile_steps: off`` as the word "off": YAML reads an unquoted on/off/yes/no as a
+    bool, which no Literal of words can mean, so such a field gets the word as written (and a wrong
+    one is refused by :func:`check_type` naming it and the choices)."""
+    if isinstance(value, bool) and typing.get_origin(hint) is Literal and isinstance(written, str):
+        return written
+    return value

@@ -6,8 +6,9 @@ Used by ``run_all.sh``, ``singanseg run`` and the notebook tests. Each notebook 
 under ``<run_dir>/<NN_name>/``. The executed notebooks land in ``<run_dir>/`` and a summary of the
 run in ``<run_dir>/run.json``.
 
-Papermill only warns about a parameter a notebook does not declare; here an override no
-selected notebook declares, or a value of the wrong type, is an error before anything runs.
+Papermill only warns about a parameter a notebook does not declare; here a preset key no notebook
+of the series declares, an override no selected notebook declares, or a value of the wrong type,
+is an error before anything runs. A run directory is written by one run at a time (kit/lock.py).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import yaml
 from singanseg_lib.kit import paths, presets
 from singanseg_lib.kit.env import environment_info
 from singanseg_lib.kit.files import atomic_write_json
+from singanseg_lib.kit.lock import folder_lock
 
 # Every notebook of the series declares these; the runner sets the first two itself.
 REQUIRED_PARAMETERS = ("preset", "run_dir", "seed", "interactive")
@@ -115,8 +117,17 @@ def plan_run(preset: str | Path, overrides: dict[str, str] | None = None, *, onl
     values = presets.load_preset(preset)
     label = presets.preset_label(preset)
     run_dir = Path(run_dir or Path("runs") / label).resolve()
-    notebooks = select_notebooks(list_notebooks(notebook_dir), only)
+    series = list_notebooks(notebook_dir)
+    notebooks = select_notebooks(series, only)
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    # a preset file lists the whole series' parameters, so a key is checked against every notebook:
+    # one that none declares is a typo that papermill would drop without a word. (The built-in
+    # presets are checked against the kit's notebooks by a test; other notebook folders may take fewer.)
+    everywhere = {k for nb in series for k in (declared.get(nb) or notebook_parameters(nb))}
+    stray = [] if str(preset) in presets.preset_names() else sorted(set(values) - everywhere)
+    if stray:
+        raise KeyError(f"preset {preset}: {', '.join(stray)} is not a parameter of any notebook; the notebooks take: "
+                       f"{', '.join(sorted(everywhere - {'preset', 'run_dir'}))}")
     for nb, params in declared.items():
         missing = [p for p in REQUIRED_PARAMETERS if p not in params]
         if missing:
@@ -174,20 +185,21 @@ def run_notebooks(preset: str | Path = "classroom", overrides: dict[str, str] | 
                   notebook_dir: str | Path | None = None, progress: bool = True) -> Path:
     """Run the selected notebooks in order; return the run directory. Stops at the first failure."""
     run_dir, plans = plan_run(preset, overrides, only=only, run_dir=run_dir, notebook_dir=notebook_dir)
-    summary = {"preset": presets.preset_label(preset), "overrides": overrides or {},
-               "environment": environment_info(), "notebooks": []}
-    for plan in plans:
-        print(f"[{plan.notebook.stem}] running with {plan.parameters}", flush=True)
-        entry = {"notebook": plan.notebook.stem, "parameters": plan.parameters, "status": "running"}
-        summary["notebooks"].append(entry)
-        start = time.perf_counter()
-        try:
-            execute_notebook(plan, run_dir, progress=progress)
-        except NotebookFailed as e:
-            entry.update(status="failed", error=str(e), seconds=round(time.perf_counter() - start, 1))
+    with folder_lock(run_dir, "running the notebooks"):  # one writer at a time (kit/lock.py)
+        summary = {"preset": presets.preset_label(preset), "overrides": overrides or {},
+                   "environment": environment_info(), "notebooks": []}
+        for plan in plans:
+            print(f"[{plan.notebook.stem}] running with {plan.parameters}", flush=True)
+            entry = {"notebook": plan.notebook.stem, "parameters": plan.parameters, "status": "running"}
+            summary["notebooks"].append(entry)
+            start = time.perf_counter()
+            try:
+                execute_notebook(plan, run_dir, progress=progress)
+            except NotebookFailed as e:
+                entry.update(status="failed", error=str(e), seconds=round(time.perf_counter() - start, 1))
+                atomic_write_json(run_dir / "run.json", summary)
+                raise
+            entry.update(status="done", seconds=round(time.perf_counter() - start, 1))
             atomic_write_json(run_dir / "run.json", summary)
-            raise
-        entry.update(status="done", seconds=round(time.perf_counter() - start, 1))
-        atomic_write_json(run_dir / "run.json", summary)
-        print(f"[{plan.notebook.stem}] done in {entry['seconds']:.0f} s", flush=True)
-    return run_dir
+            print(f"[{plan.notebook.stem}] done in {entry['seconds']:.0f} s", flush=True)
+        return run_dir

@@ -166,7 +166,8 @@ def fid_sets(real: Files, synthetic: dict[str, Files] | Sequence[Files], *, net:
         synthetic = {(Path(s).name if isinstance(s, (str, Path)) else f"set_{i}"): s for i, s in enumerate(synthetic)}
     if not synthetic:
         raise ValueError("no synthetic sets given")
-    net = net or load_inception("fid", weights_path=weights_path, allow_random=allow_random, device=device)
+    net = net or load_inception("fid", weights_path=weights_path, allow_random=allow_random, device=device,
+                              progress=progress)
     real_files = as_files(real)
     real_features = set_features(real_files, net, resize=resize, cache_dir=cache_dir or default_cache_dir(),
                                  batch_size=batch_size, progress=progress)

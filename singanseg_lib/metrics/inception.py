@@ -116,17 +116,17 @@ def random_inception(network: str = "fid", *, seed: int = 0) -> nn.Module:
 
 
 def load_inception(network: str = "fid", *, weights: ResolvedWeights | None = None, weights_path=None,
-                   allow_random: bool = False, download: bool = True,
-                   device: str | torch.device = "cpu") -> InceptionFeatures:
+                   allow_random: bool = False, download: bool = True, device: str | torch.device = "cpu",
+                   progress: bool = True) -> InceptionFeatures:
     """Build the feature network ``network`` ("fid" or "torchvision") with its weights resolved by
     :func:`weights.resolve_weights` (or the given ``weights``). Random weights only with
     ``allow_random`` (or ``weights=random_weights(...)``): :func:`random_inception`, seed 0, so
-    two runs give the same random features."""
+    two runs give the same random features. ``progress``: the download's bar, if one is needed."""
     if network not in FEATURE_NETWORKS:
         raise ValueError(f"unknown feature network {network!r}; choose from {', '.join(FEATURE_NETWORKS)}")
     if weights is None:
         weights = resolve_weights(FEATURE_NETWORKS[network], path=weights_path, allow_random=allow_random,
-                                  download=download)
+                                  download=download, progress=progress)
     if weights.random:
         return InceptionFeatures(random_inception(network), network=network, weights=weights).to(device)
     with random_init(0):

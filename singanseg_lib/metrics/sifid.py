@@ -126,7 +126,7 @@ def sifid_folders(real: str | Path | None, synthetic: str | Path, *, network: st
     ``real`` may be None when the set's manifest names the real images (``source_path``).
     """
     pairs = match_pairs(real, synthetic)
-    net = load_inception(network, weights_path=weights_path, allow_random=allow_random, device=device)
+    net = load_inception(network, weights_path=weights_path, allow_random=allow_random, device=device, progress=progress)
     return sifid_pairs(pairs, net, dims=dims, resize_real=resize_real, progress=progress)
 
 

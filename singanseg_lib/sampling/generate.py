@@ -206,15 +206,17 @@ def iter_sample_batches(pyramid: SinGANPyramid, seeds: Sequence[int], *, indices
     model = sampling_copy(pyramid, precision=precision, fuse=fuse)
     layout = torch.channels_last if fuse else torch.contiguous_format
     size = tuple(plan.original_size) if original_size else None
-    with torch.inference_mode():
-        for i in range(0, len(seeds), batch_size):
+    for i in range(0, len(seeds), batch_size):
+        # yielded outside inference mode: a caller that stops iterating (an error while saving)
+        # would otherwise stay in it until the generator is collected
+        with torch.inference_mode():
             chunk = seeds[i:i + batch_size]
             per_sample = [sample_noises(plan, s, channels=pyramid.channels) for s in chunk]
             noises = [torch.stack([n[s] for n in per_sample]).to(device, memory_format=layout)
                       for s in range(start_scale, plan.num_scales)]
             out = model.generate(noises, start_scale=start_scale, batch=len(chunk))
             images, masks = _split(out, size)
-            yield Samples(images, masks, chunk, indices[i:i + batch_size], start_scale)
+        yield Samples(images, masks, chunk, indices[i:i + batch_size], start_scale)
 
 
 def generate_from_seeds(pyramid: SinGANPyramid, seeds: Sequence[int], **kwargs) -> Samples:

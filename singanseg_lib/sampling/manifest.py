@@ -66,6 +66,13 @@ def read_manifest(set_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(set_dir) / MANIFEST
     if not path.exists():
         return []
+    try:
+        return _read_rows(path)
+    except (UnicodeDecodeError, csv.Error) as e:  # binary junk, a NUL byte, a broken quote
+        raise ValueError(f"{path}: not a readable CSV file ({e}); the manifest is damaged") from None
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         header = tuple(reader.fieldnames or ())
@@ -77,8 +84,8 @@ def read_manifest(set_dir: str | Path) -> list[dict[str, Any]]:
             try:
                 row.update({c: int(row[c]) for c in _INT_COLUMNS})
                 row.update({c: float(row[c]) for c in _FLOAT_COLUMNS})
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{n}: bad value ({e})") from None
+            except (TypeError, ValueError) as e:  # a row cut short by a truncation gives None
+                raise ValueError(f"{path}:{n}: bad value ({e}); the manifest is damaged or was cut short") from None
             rows.append(row)
     return rows
 

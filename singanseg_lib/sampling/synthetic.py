@@ -31,6 +31,7 @@ from PIL import Image
 
 from singanseg_lib.data.images import MASK_THRESHOLD, read_image, read_mask, read_mask_grey
 from singanseg_lib.kit.files import OutputExistsError, save_image
+from singanseg_lib.kit.lock import folder_lock
 from singanseg_lib.sampling.generate import iter_sample_batches, sample_seed, to_uint8
 from singanseg_lib.sampling.manifest import MANIFEST, MANIFEST_COLUMNS, read_manifest, write_manifest
 from singanseg_lib.singan.checkpoint import META_FILE, LoadedModel, load_model
@@ -265,29 +266,30 @@ def export_models(models: str | Path | Sequence[str | Path], out_dir: str | Path
         raise ValueError(f"n_per_model must be a positive int, got {n_per_model!r}")
     model_dirs = find_models(models)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = _Manifest(out_dir)
-    total, start = ExportSummary(out_dir), time.perf_counter()
-    bar = tqdm(total=n_per_model * len(model_dirs), unit="sample", desc="generating", disable=not progress)
-    try:
-        for model_dir in model_dirs:
-            loaded = load_model(model_dir, device=device)
-            if not loaded.complete:
-                if skip_incomplete:
-                    bar.total -= n_per_model
-                    continue
-                raise ValueError(f"{model_dir}: {loaded.pyramid.num_trained} of {loaded.pyramid.plan.num_scales} "
-                                 "scales trained; finish training it or skip incomplete models")
-            bar.set_postfix_str(model_dir.name, refresh=False)
-            part = _export_model(loaded, model_dir, out_dir, manifest, n=n_per_model, seed=seed,
-                                 start_scale=start_scale, batch_size=batch_size, original_size=original_size,
-                                 precision=precision, overwrite=overwrite, progress=bar)
+    with folder_lock(out_dir, "generating a synthetic set"):  # one writer at a time (kit/lock.py)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        manifest = _Manifest(out_dir)
+        total, start = ExportSummary(out_dir), time.perf_counter()
+        bar = tqdm(total=n_per_model * len(model_dirs), unit="sample", desc="generating", disable=not progress)
+        try:
+            for model_dir in model_dirs:
+                loaded = load_model(model_dir, device=device)
+                if not loaded.complete:
+                    if skip_incomplete:
+                        bar.total -= n_per_model
+                        continue
+                    raise ValueError(f"{model_dir}: {loaded.pyramid.num_trained} of {loaded.pyramid.plan.num_scales} "
+                                     "scales trained; finish training it or skip incomplete models")
+                bar.set_postfix_str(model_dir.name, refresh=False)
+                part = _export_model(loaded, model_dir, out_dir, manifest, n=n_per_model, seed=seed,
+                                     start_scale=start_scale, batch_size=batch_size, original_size=original_size,
+                                     precision=precision, overwrite=overwrite, progress=bar)
+                manifest.flush()
+                total.models += part.models
+                total.written += part.written
+                total.skipped += part.skipped
+        finally:
             manifest.flush()
-            total.models += part.models
-            total.written += part.written
-            total.skipped += part.skipped
-    finally:
-        manifest.flush()
-        bar.close()
-        total.seconds = time.perf_counter() - start
-    return total
+            bar.close()
+            total.seconds = time.perf_counter() - start
+        return total

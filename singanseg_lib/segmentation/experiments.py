@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping, Sequence
 from singanseg_lib.data.folds import Folds, load_folds, make_folds
 from singanseg_lib.kit.env import environment_info
 from singanseg_lib.kit.files import read_json, sha256_file
+from singanseg_lib.kit.lock import folder_lock
 from singanseg_lib.segmentation.pairs import Pair, load_pairs
 from singanseg_lib.segmentation.unetpp import SegmentConfig, encoder_start, train_segmentation, write_result
 
@@ -276,22 +277,23 @@ def run_experiment(specs: Sequence[RunSpec], store: str | Path, *, device: str =
     from tqdm.auto import tqdm
 
     store = Path(store)
-    results = []
-    for spec in tqdm(specs, desc="UNet++ runs", disable=not progress):
-        key = run_key(spec)
-        path = store / key / RESULT_FILE
-        if path.is_file():
-            result = {**read_json(path), "cached": True}
-        else:
-            out = train_segmentation(load_pairs(spec.train, size=spec.config.image_size),
-                                     load_pairs(spec.val, size=spec.config.image_size), spec.config, seed=spec.seed,
-                                     device=device, state_dir=store / key, progress=progress)
-            write_result(path, out, key=key, experiment=spec.experiment, row=spec.row, fold=spec.fold,
-                         variant=spec.variant, seed=spec.seed, config=spec.config.to_dict(),
-                         n_train=len(spec.train), n_val=len(spec.val), environment=environment_info(device),
-                         train=[p.name for p in spec.train], val=[p.name for p in spec.val])
-            result = {**read_json(path), "cached": False}
-        results.append(result)
-        if on_run:
-            on_run(spec, result)
-    return results
+    with folder_lock(store, "UNet++ experiments"):  # one writer at a time (kit/lock.py)
+        results = []
+        for spec in tqdm(specs, desc="UNet++ runs", disable=not progress):
+            key = run_key(spec)
+            path = store / key / RESULT_FILE
+            if path.is_file():
+                result = {**read_json(path), "cached": True}
+            else:
+                out = train_segmentation(load_pairs(spec.train, size=spec.config.image_size),
+                                         load_pairs(spec.val, size=spec.config.image_size), spec.config, seed=spec.seed,
+                                         device=device, state_dir=store / key, progress=progress)
+                write_result(path, out, key=key, experiment=spec.experiment, row=spec.row, fold=spec.fold,
+                             variant=spec.variant, seed=spec.seed, config=spec.config.to_dict(),
+                             n_train=len(spec.train), n_val=len(spec.val), environment=environment_info(device),
+                             train=[p.name for p in spec.train], val=[p.name for p in spec.val])
+                result = {**read_json(path), "cached": False}
+            results.append(result)
+            if on_run:
+                on_run(spec, result)
+        return results

@@ -33,6 +33,7 @@ and ``torch.save`` dicts read back with ``weights_only=True`` (training state).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from singanseg_lib.kit.files import atomic_path, atomic_write_json
+from singanseg_lib.kit.files import atomic_write_bytes, atomic_write_json
 from singanseg_lib.kit.weights import WEIGHTS, resolve_weights
 from singanseg_lib.segmentation.pairs import AUGMENTATIONS, SegmentationArrays, augmentation
 
@@ -240,13 +241,14 @@ def _epoch_batches(data: SegmentationArrays, config: SegmentConfig, seed: int, e
 
 
 def _save_best(model: nn.Module, path: Path, config: SegmentConfig, epoch: int, metrics: dict, weights: str) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"config": json.dumps(config.to_dict()), "epoch": str(epoch), "metrics": json.dumps(metrics),
             "weights": weights}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
+    # serialised here and written by Python, so a full disk is a DiskFullError naming the file (safetensors'
+    # own writer reports it as an opaque SafetensorError)
+    atomic_write_bytes(path, save(state, metadata=meta))
 
 
 def load_segmenter(path: str | Path, *, device: torch.device | str = "cpu") -> tuple[nn.Module, SegmentConfig, dict]:
@@ -300,17 +302,22 @@ def train_segmentation(train: SegmentationArrays, val: SegmentationArrays, confi
     start, spent = 0, 0.0
     state_dir = Path(state_dir) if state_dir else None
     if state_dir and (state_dir / STATE_FILE).is_file():
-        saved = torch.load(state_dir / STATE_FILE, map_location=device, weights_only=True)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        history, best, start, spent, weights = (saved["history"], saved["best"], saved["epoch"] + 1,
-                                                saved["seconds"], saved["weights"])
+        try:
+            saved = torch.load(state_dir / STATE_FILE, map_location=device, weights_only=True)
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            history, best, start, spent, weights = (saved["history"], saved["best"], saved["epoch"] + 1,
+                                                    saved["seconds"], saved["weights"])
+        except Exception as e:  # torch.load raises several unrelated types for a damaged file
+            raise ValueError(f"{state_dir / STATE_FILE}: damaged resume state ({type(e).__name__}: {e}); delete it "
+                             "to train this run from its first epoch") from None
     t0, last_save = time.perf_counter() - spent, time.perf_counter()
 
     def save_state(epoch: int) -> None:
-        with atomic_path(state_dir / STATE_FILE) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
-                        "best": best, "epoch": epoch, "seconds": time.perf_counter() - t0, "weights": weights}, tmp)
+        buf = io.BytesIO()  # written by Python: a full disk is a DiskFullError, not torch's RuntimeError
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
+                    "best": best, "epoch": epoch, "seconds": time.perf_counter() - t0, "weights": weights}, buf)
+        atomic_write_bytes(state_dir / STATE_FILE, buf.getvalue())
 
     bar = tqdm(range(start, config.epochs), desc=f"UNet++ {config.encoder}", disable=not progress, leave=False,
                initial=start, total=config.epochs)

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from singanseg_lib import __version__
-from singanseg_lib.kit.files import atomic_path, atomic_write_json, read_json, sha256_file
+from singanseg_lib.kit.files import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from singanseg_lib.singan.models import ScaleDiscriminator, ScaleGenerator, SinGANPyramid
 from singanseg_lib.singan.pyramid import ScalePlan
 
@@ -82,8 +82,9 @@ def save_scale(model_dir: str | Path, meta: dict[str, Any], scale: int, generato
     tensors["z_opt"] = z_opt.detach().float().cpu().contiguous()
     tensors["real"] = real.detach().float().cpu().contiguous()
     name = f"scale_{scale:02d}.safetensors"
-    with atomic_path(model_dir / name) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "scale": str(scale)})
+    # serialised here and written by Python, so a full disk is a DiskFullError naming the file (safetensors'
+    # own writer reports it as an opaque SafetensorError)
+    atomic_write_bytes(model_dir / name, save(tensors, metadata={"format": FORMAT, "scale": str(scale)}))
     entry = {"file": name, "sha256": sha256_file(model_dir / name), "noise_amp": float(noise_amp),
              "widths": list(generator.widths), "kernel_size": generator.kernel_size,
              "has_discriminator": discriminator is not None, **(info or {})}
@@ -133,6 +134,14 @@ def load_model(model_dir: str | Path, *, device: str | torch.device = "cpu",
     """
     model_dir = Path(model_dir)
     meta = read_meta(model_dir)
+    try:
+        return _rebuild(model_dir, meta, device, with_discriminators)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:  # valid JSON, but not a whole model.json
+        raise CheckpointError(f"{model_dir / META_FILE}: damaged or incomplete (missing or malformed entry: "
+                              f"{type(e).__name__}: {e})") from None
+
+
+def _rebuild(model_dir: Path, meta: dict[str, Any], device, with_discriminators: bool) -> LoadedModel:
     plan = ScalePlan.from_dict(meta["plan"])
     pyramid = SinGANPyramid(plan, channels=meta["channels"])
     discriminators, reals = [], []

@@ -39,6 +39,7 @@ from PIL import Image
 
 from singanseg_lib.kit.env import resolve_device
 from singanseg_lib.kit.files import atomic_write_text
+from singanseg_lib.kit.lock import folder_lock
 from singanseg_lib.singan.config import TrainConfig
 from singanseg_lib.singan.pyramid import resize
 from singanseg_lib.singan.train import load_training_image, model_status, open_model, train_model
@@ -310,45 +311,46 @@ def train_many(jobs: Sequence[TrainJob], models_dir: str | Path, cfg: TrainConfi
 
     backend = resolve_backend(backend)
     models_dir = Path(models_dir)
-    todo = [j for j in jobs if overwrite or model_status(models_dir / j.id) != "complete"]
-    outcomes: dict[str, TrainOutcome] = {}
+    with folder_lock(models_dir, "training SinGAN-Seg models"):  # one writer at a time (kit/lock.py)
+        todo = [j for j in jobs if overwrite or model_status(models_dir / j.id) != "complete"]
+        outcomes: dict[str, TrainOutcome] = {}
 
-    def done(batch: list[TrainOutcome]) -> None:
-        for outcome in batch:
-            outcomes[outcome.id] = outcome
-            if on_done:
-                on_done(outcome)
-    for job in jobs:
-        if job not in todo:
-            done([train_one(job, models_dir / job.id, cfg, seed)])  # loads it: "skipped"
-    units = fused_groups(todo, cfg, fuse) if fuse > 1 else [[job] for job in todo]
-    if backend != "local":
-        from singanseg_lib.singan.backends import train_units
+        def done(batch: list[TrainOutcome]) -> None:
+            for outcome in batch:
+                outcomes[outcome.id] = outcome
+                if on_done:
+                    on_done(outcome)
+        for job in jobs:
+            if job not in todo:
+                done([train_one(job, models_dir / job.id, cfg, seed)])  # loads it: "skipped"
+        units = fused_groups(todo, cfg, fuse) if fuse > 1 else [[job] for job in todo]
+        if backend != "local":
+            from singanseg_lib.singan.backends import train_units
 
-        for batch in train_units(units, models_dir, cfg, seed=seed, overwrite=overwrite, fused=fuse > 1, backend=backend,
-                                 progress=progress):
-            done(batch)
-        return [outcomes[j.id] for j in jobs]
-    dirs = [[models_dir / j.id for j in unit] for unit in units]
-    workers = min(workers or auto_workers(cfg, len(todo)), max(1, len(units)))
-    if workers <= 1:
-        for unit, unit_dirs in zip(units, dirs):
-            done(train_unit(unit, unit_dirs, cfg, seed, overwrite, progress, None, fuse > 1))
-        return [outcomes[j.id] for j in jobs]
-    threads = max(1, torch.get_num_threads() // workers)
-    pool = get_context("spawn").Pool(workers)
-    try:
-        what = f"{len(units)} fused group(s), " if fuse > 1 else ""
-        with tqdm(total=len(todo), desc=f"models ({what}{workers} side by side, {threads} thread(s) each)",
-                  unit="model", disable=not progress) as bar:
-            args = [(unit, unit_dirs, cfg, seed, overwrite, False, threads, fuse > 1) for unit, unit_dirs in zip(units, dirs)]
-            for batch in pool.imap_unordered(_train_unit_args, args):
+            for batch in train_units(units, models_dir, cfg, seed=seed, overwrite=overwrite, fused=fuse > 1, backend=backend,
+                                     progress=progress):
                 done(batch)
-                bar.update(len(batch))
-        pool.close()
-    except BaseException:  # Ctrl-C: stop the other models now (they resume per scale and inside a scale)
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    return [outcomes[j.id] for j in jobs]
+            return [outcomes[j.id] for j in jobs]
+        dirs = [[models_dir / j.id for j in unit] for unit in units]
+        workers = min(workers or auto_workers(cfg, len(todo)), max(1, len(units)))
+        if workers <= 1:
+            for unit, unit_dirs in zip(units, dirs):
+                done(train_unit(unit, unit_dirs, cfg, seed, overwrite, progress, None, fuse > 1))
+            return [outcomes[j.id] for j in jobs]
+        threads = max(1, torch.get_num_threads() // workers)
+        pool = get_context("spawn").Pool(workers)
+        try:
+            what = f"{len(units)} fused group(s), " if fuse > 1 else ""
+            with tqdm(total=len(todo), desc=f"models ({what}{workers} side by side, {threads} thread(s) each)",
+                      unit="model", disable=not progress) as bar:
+                args = [(unit, unit_dirs, cfg, seed, overwrite, False, threads, fuse > 1) for unit, unit_dirs in zip(units, dirs)]
+                for batch in pool.imap_unordered(_train_unit_args, args):
+                    done(batch)
+                    bar.update(len(batch))
+            pool.close()
+        except BaseException:  # Ctrl-C: stop the other models now (they resume per scale and inside a scale)
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+        return [outcomes[j.id] for j in jobs]

@@ -34,6 +34,7 @@ from torch import nn
 
 from singanseg_lib.data.images import read_image
 from singanseg_lib.kit.files import OutputExistsError, atomic_write_bytes, save_image
+from singanseg_lib.kit.lock import folder_lock
 from singanseg_lib.kit.weights import ResolvedWeights, random_init, resolve_weights
 from singanseg_lib.sampling.manifest import (
     MANIFEST,
@@ -97,9 +98,11 @@ class VGGFeatures(nn.Module):
 
 
 def load_vgg19(*, weights: ResolvedWeights | None = None, weights_path=None, allow_random: bool = False,
-               download: bool = True, device: str | torch.device = "cpu") -> VGGFeatures:
-    """VGG19 with weights from :func:`weights.resolve_weights` ("vgg19"); random (seed 0) only if allowed."""
-    weights = weights or resolve_weights("vgg19", path=weights_path, allow_random=allow_random, download=download)
+               download: bool = True, device: str | torch.device = "cpu", progress: bool = True) -> VGGFeatures:
+    """VGG19 with weights from :func:`weights.resolve_weights` ("vgg19"); random (seed 0) only if allowed.
+    ``progress``: the download's bar, if one is needed."""
+    weights = weights or resolve_weights("vgg19", path=weights_path, allow_random=allow_random, download=download,
+                                         progress=progress)
     with random_init(0):
         net = torchvision.models.vgg19(weights=None)
     if not weights.random:
@@ -294,45 +297,46 @@ def style_set(set_dir: str | Path, *, ratio: str = "1:1000", steps: int = 1000, 
     if set(ST_COLUMNS) & set(columns):
         raise ValueError(f"{set_dir} is already a styled set; style the generated set instead")
     out_dir = Path(out_dir) if out_dir else styled_set_dir(set_dir, ratio)
-    vgg = vgg or load_vgg19(weights_path=weights_path, allow_random=allow_random, device=device)
-    settings = {"st_ratio": ratio, "st_steps": str(steps), "st_size": str(size or "native"), "st_weights": vgg.label}
-    done = {r["image"]: r for r in read_manifest(out_dir)} if out_dir.exists() else {}
-    summary, todo = StyleSummary(out_dir), []
-    for row in rows:
-        old = done.get(row["image"])
-        if old and all(old.get(k) == v for k, v in settings.items()) and (out_dir / row["image"]).is_file():
-            summary.skipped += 1
-        elif old and not overwrite:
-            raise OutputExistsError(f"{out_dir / row['image']} was styled with other settings "
-                                    f"({', '.join(f'{k}={old.get(k)}' for k in settings)}); pass overwrite=True "
-                                    "(CLI: --overwrite) or write to another folder")
+    with folder_lock(out_dir, "styling a synthetic set"):  # one writer at a time (kit/lock.py)
+        vgg = vgg or load_vgg19(weights_path=weights_path, allow_random=allow_random, device=device, progress=progress)
+        settings = {"st_ratio": ratio, "st_steps": str(steps), "st_size": str(size or "native"), "st_weights": vgg.label}
+        done = {r["image"]: r for r in read_manifest(out_dir)} if out_dir.exists() else {}
+        summary, todo = StyleSummary(out_dir), []
+        for row in rows:
+            old = done.get(row["image"])
+            if old and all(old.get(k) == v for k, v in settings.items()) and (out_dir / row["image"]).is_file():
+                summary.skipped += 1
+            elif old and not overwrite:
+                raise OutputExistsError(f"{out_dir / row['image']} was styled with other settings "
+                                        f"({', '.join(f'{k}={old.get(k)}' for k in settings)}); pass overwrite=True "
+                                        "(CLI: --overwrite) or write to another folder")
+            else:
+                todo.append(row)
+        groups: dict[tuple[int, int], list[dict]] = {}
+        for row in todo:
+            groups.setdefault(_work_size(_image_hw(set_dir / row["image"]), size), []).append(row)
+        batches = [(items[i:i + batch_size], hw) for hw, items in groups.items() for i in range(0, len(items), batch_size)]
+        task = dict(ratio=ratio, steps=steps, real_dir=real_dir, out_dir=out_dir)
+        if backend == "local":
+            results = ((rows, style_batch(set_dir, rows, hw, vgg, **task)) for rows, hw in batches)
         else:
-            todo.append(row)
-    groups: dict[tuple[int, int], list[dict]] = {}
-    for row in todo:
-        groups.setdefault(_work_size(_image_hw(set_dir / row["image"]), size), []).append(row)
-    batches = [(items[i:i + batch_size], hw) for hw, items in groups.items() for i in range(0, len(items), batch_size)]
-    task = dict(ratio=ratio, steps=steps, real_dir=real_dir, out_dir=out_dir)
-    if backend == "local":
-        results = ((rows, style_batch(set_dir, rows, hw, vgg, **task)) for rows, hw in batches)
-    else:
-        from singanseg_lib.style.backends import style_batches_on_ray
+            from singanseg_lib.style.backends import style_batches_on_ray
 
-        results = style_batches_on_ray(set_dir, batches, vgg.weights, backend=backend, **task)
-    bar = tqdm(total=len(todo), desc=f"style transfer {ratio}", unit="image", disable=not progress)
-    start = time.perf_counter()
-    try:
-        for batch, losses in results:
-            for row in batch:
-                done[row["image"]] = {**row, **settings}
-            summary.losses.update(losses)
-            summary.written += len(batch)
-            write_manifest(out_dir, done.values(), columns + ST_COLUMNS)
-            bar.update(len(batch))
-    finally:
-        summary.seconds = time.perf_counter() - start
-        bar.close()
-    return summary
+            results = style_batches_on_ray(set_dir, batches, vgg.weights, backend=backend, **task)
+        bar = tqdm(total=len(todo), desc=f"style transfer {ratio}", unit="image", disable=not progress)
+        start = time.perf_counter()
+        try:
+            for batch, losses in results:
+                for row in batch:
+                    done[row["image"]] = {**row, **settings}
+                summary.losses.update(losses)
+                summary.written += len(batch)
+                write_manifest(out_dir, done.values(), columns + ST_COLUMNS)
+                bar.update(len(batch))
+        finally:
+            summary.seconds = time.perf_counter() - start
+            bar.close()
+        return summary
 
 
 def style_batch(set_dir: str | Path, rows: list[dict], hw: tuple[int, int], vgg: VGGFeatures, *, ratio: str,

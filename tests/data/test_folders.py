@@ -227,6 +227,39 @@ def test_cli_check_names_the_naming_and_takes_a_pattern(tmp_path, capsys):
     assert "21_training.tif: no mask (expected 21_training_3rdHO.png in" in err and "4 mask(s) without an image" in err
 
 
+@pytest.mark.parametrize("first,second", [("_1stHO", "_2ndHO"), ("_manual1", "_manual2")])
+def test_a_second_observers_masks_leave_the_first_observers_taken(tmp_path, first, second):
+    for i in range(2):
+        save_image(fake_image(seed=i), tmp_path / "both" / f"{i}_training.tif")
+        save_image(fake_mask(), tmp_path / "both" / f"{i}_training{first}.png")
+        save_image(fake_mask(box=(0, 0, 4, 4)), tmp_path / "both" / f"{i}_training{second}.png")
+        save_image(fake_image(seed=i), tmp_path / "second" / f"{i}_training.tif")
+        save_image(fake_mask(box=(0, 0, 4, 4)), tmp_path / "second" / f"{i}_training{second}.png")
+    with pytest.warns(data.DataWarning, match=f"mask without an image, ignored: 2 file.*{second}"):
+        ds = data.load_dataset(tmp_path / "both", progress=False)
+    assert ds.mask_pattern == "{stem}" + first and ds.shares == pytest.approx([0.25] * 2)
+    only_second = data.load_dataset(tmp_path / "second", progress=False)
+    assert only_second.mask_pattern == "{stem}" + second and only_second.shares == pytest.approx([16 / (W * H)] * 2)
+
+
+def test_a_1stho_data_set_passes_data_check_and_trains_without_renaming(tmp_path, capsys):
+    """The issue's check: CHASE_DB1-style ``<stem>_1stHO.png`` masks, no renaming, tiny training."""
+    from singanseg_lib.singan.train import model_status
+
+    for i in range(2):
+        save_image(fake_image(seed=i), tmp_path / "chase" / "images" / f"Image_0{i}L.jpg")
+        save_image(fake_mask(), tmp_path / "chase" / "masks" / f"Image_0{i}L_1stHO.png")
+    assert cli.main(["data", "check", str(tmp_path / "chase"), "--no-progress"]) == 0
+    assert "2 image/mask pairs (subfolders layout, masks named {stem}_1stHO." in capsys.readouterr().out
+    train = ["train", str(tmp_path / "chase"), "--preset", "smoke", "--out", str(tmp_path / "models"), "--no-progress",
+             "--device", "cpu", "--set", "max_size", "30", "--set", "iters_per_scale", "2", "--fuse", "1"]
+    assert cli.main([*train, "--mask-pattern", "{stem}_1stHO.png"]) == 0
+    assert "2 trained" in capsys.readouterr().out
+    assert [model_status(tmp_path / "models" / f"Image_0{i}L") for i in range(2)] == ["complete"] * 2
+    assert cli.main([*train, "--mask-pattern", "{stem}_2ndHO.png"]) == 1  # a pattern no mask follows
+    assert "Image_00L.jpg: no mask (expected Image_00L_2ndHO.png in" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("no_progress", [True, False])
 def test_train_no_progress_hides_the_data_check_bar(tmp_path, capsys, no_progress):
     import argparse
@@ -234,7 +267,8 @@ def test_train_no_progress_hides_the_data_check_bar(tmp_path, capsys, no_progres
     from singanseg_lib.cli import train
 
     root = good_folder(tmp_path)
-    jobs = train._jobs(argparse.Namespace(source=str(root), mask=None, limit=None, no_progress=no_progress))
+    jobs = train._jobs(argparse.Namespace(source=str(root), mask=None, mask_pattern=None, limit=None, only=None,
+                                         no_progress=no_progress))
     assert [j.id for j in jobs] == ["p0", "p1", "p2"]
     assert ("checking" in capsys.readouterr().err) is not no_progress  # the bar, drawn only when asked for
 

@@ -53,6 +53,17 @@ def test_config_from_preset_file_with_prefix(tmp_path):
     assert presets.preset_label(p) == "mine"
 
 
+def test_a_preset_file_says_on_off_unquoted(tmp_path):
+    """YAML reads ``switch: off`` as False; for a Literal of words it is the word, for a bool the bool."""
+    p = tmp_path / "mine.yaml"
+    p.write_text("switch: off\nflag: on\n")
+    cfg = presets.config_from_preset(Cfg, p)
+    assert cfg.switch == "off" and cfg.flag is True
+    p.write_text("switch: yes\n")  # YAML's True, but "yes" is not a choice: still refused, naming them
+    with pytest.raises(TypeError, match="Cfg.switch: 'yes' is not one of 'auto', 'on', 'off'"):
+        presets.config_from_preset(Cfg, p)
+
+
 @pytest.mark.parametrize("text, match", [("- a\n- b\n", "mapping"), ("a: {b: 1}\n", "flat"),
                                          ("a: [\n", "YAML"), ("1x: 2\n", "parameter name")])
 def test_bad_preset_files_named(tmp_path, text, match):

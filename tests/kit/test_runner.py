@@ -41,7 +41,7 @@ def series(tmp_path):
               WRITE.replace("NAME", "'01_beta'").replace("VALUES", "{'label': label}"))
     (d / "notes.ipynb").write_text("{}")  # not NN_name: not part of the series
     preset = tmp_path / "mine.yaml"
-    preset.write_text("seed: 3\nn: 5\nunused_here: 1\n")
+    preset.write_text("seed: 3\nn: 5\nlabel: from_preset\n")  # label: only 01_beta's
     return d, preset
 
 
@@ -79,6 +79,16 @@ def test_overrides_read_by_the_declared_type(series, tmp_path):
     with pytest.raises(TypeError, match="01_beta.ipynb: parameter fail is bool; -p fail: expected a bool "
                                         r"\(true/false/on/off/yes/no\), got 'maybe'"):
         runner.plan_run(preset, {"fail": "maybe"}, notebook_dir=d, run_dir=tmp_path)
+
+
+def test_a_preset_key_of_no_notebook_is_refused_one_of_another_notebook_kept(series, tmp_path):
+    d, preset = series
+    _, plans = runner.plan_run(preset, only=["00"], notebook_dir=d, run_dir=tmp_path)
+    assert plans[0].ignored == ["label"] and "label" not in plans[0].parameters  # 01_beta's, not run here
+    preset.write_text(preset.read_text() + "unused_here: 1\nlabl: y\n")
+    with pytest.raises(KeyError, match=r"mine\.yaml: labl, unused_here is not a parameter of any notebook; the "
+                                       "notebooks take: fail, interactive, label, n, seed"):
+        runner.plan_run(preset, only=["00"], notebook_dir=d, run_dir=tmp_path)
 
 
 def test_subset_by_number_or_name(series, tmp_path):
