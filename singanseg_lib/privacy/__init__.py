@@ -8,8 +8,10 @@ from singanseg_lib.privacy.audit import (
     FEATURE_SPACES,
     RealSet,
     SampleRecord,
+    add_reals,
     audit_model,
     image_features,
+    load_pair,
     load_reals,
     real_set,
     recommend,
@@ -29,6 +31,6 @@ from singanseg_lib.privacy.linkage import (
     top_k_rate,
 )
 
-__all__ = ["audit", "linkage", "FEATURE_SPACES", "RealSet", "SampleRecord", "audit_model", "image_features",
+__all__ = ["audit", "linkage", "FEATURE_SPACES", "RealSet", "SampleRecord", "add_reals", "audit_model", "image_features", "load_pair",
            "load_reals", "real_set", "recommend", "summarise", "LINKAGE_SIGMAS", "MASK_COPY_IOU", "NEAR_COPY_RATIO", "Linkage",
            "above_chance", "distances", "mask_iou", "nn_ratio", "own_vs_other_auc", "source_ranks", "top_k_rate"]

@@ -9,9 +9,11 @@ styled) and computes, in two feature spaces, the numbers of :mod:`.linkage`:
 
 - ``pixels``: the image resized to ``size`` × ``size`` (antialiased bilinear), flattened, in
   [0, 1]: the plain pixel distance an attacker tries first;
-- ``inception``: pool3 of the FID Inception (images resized to 299 px), the features FID
-  compares. Which weights were used is recorded; with random weights (no download) the
-  distances are still a fixed non-linear embedding, but not the one FID means.
+- ``inception``: pool3 of the FID Inception, the features FID compares, on images resized to
+  ``inception_size`` (FID: 299; smaller presets use less, since pool3 averages over whatever
+  size comes in). Which weights and size were used is recorded (``RealSet.weights``); with
+  random weights (no download) the distances are still a fixed non-linear embedding, but not
+  the one FID means.
 
 Masks are compared at ``size`` × ``size`` (nearest). Diversity is the pixel SD across one
 model's samples (images in [0, 1] at ``size``), averaged over models, as notebook 02 measures
@@ -31,8 +33,8 @@ from singanseg_lib.privacy.linkage import MASK_COPY_IOU, linkage, mask_iou
 from singanseg_lib.sampling.generate import generate_samples
 from singanseg_lib.singan.models import SinGANPyramid
 
-__all__ = ["FEATURE_SPACES", "RealSet", "image_features", "real_set", "load_reals", "SampleRecord", "audit_model", "summarise",
-           "recommend"]
+__all__ = ["FEATURE_SPACES", "INCEPTION_SIZE", "RealSet", "image_features", "real_set", "add_reals", "load_pair",
+           "load_reals", "SampleRecord", "audit_model", "summarise", "recommend"]
 
 FEATURE_SPACES = ("pixels", "inception")
 INCEPTION_SIZE = 299
@@ -47,21 +49,24 @@ def _resize_masks(masks: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(masks[:, None].float(), size=(size, size), mode="nearest")[:, 0] > 0.5
 
 
-def image_features(images01: torch.Tensor, *, size: int = 32, net=None, batch_size: int = 16) -> dict[str, np.ndarray]:
-    """``pixels`` (N × 3·size²) and, with an Inception ``net``, ``inception`` (N × 2048) features of
-    N×3×H×W images in [0, 1]."""
+def _inception(batch: torch.Tensor, net, batch_size: int) -> np.ndarray:
+    device = next(net.parameters()).device
+    feats = []
+    with torch.no_grad():
+        for i in range(0, len(batch), batch_size):
+            feats.append(net(batch[i:i + batch_size].to(device), dims=(2048,))[2048].double().cpu().numpy())
+    return np.concatenate(feats)
+
+
+def image_features(images01: torch.Tensor, *, size: int = 32, net=None, inception_size: int = INCEPTION_SIZE,
+                   batch_size: int = 16) -> dict[str, np.ndarray]:
+    """``pixels`` (N × 3·size²) and, with an Inception ``net``, ``inception`` (N × 2048 pool3) features
+    of N×3×H×W images in [0, 1]. ``inception_size``: the side images are resized to first (FID: 299;
+    pool3 averages over whatever size comes in, so smaller is faster and still one fixed embedding)."""
     out = {"pixels": _resize(images01, size).flatten(1).double().numpy()}
     if net is not None:
-        device = next(net.parameters()).device
-        feats = []
-        with torch.no_grad():
-            for i in range(0, len(images01), batch_size):
-                x = _resize(images01[i:i + batch_size], INCEPTION_SIZE).to(device)
-                feats.append(net(x, dims=(2048,))[2048].double().cpu().numpy())
-        out["inception"] = np.concatenate(feats)
+        out["inception"] = _inception(_resize(images01, inception_size), net, batch_size)
     return out
-
-
 @dataclass
 class RealSet:
     """The real data set the attacker holds: ids, images (M×3×size×size in [0, 1]), masks
@@ -74,6 +79,7 @@ class RealSet:
     features: dict[str, np.ndarray]
     size: int
     weights: str | None
+    inception_size: int = INCEPTION_SIZE
 
     def index(self, image_id: str) -> int:
         if image_id not in self.ids:
@@ -82,28 +88,68 @@ class RealSet:
         return self.ids.index(image_id)
 
 
+def _real_parts(images01: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], size: int, net,
+                inception_size: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, np.ndarray]]:
+    # each image resized once from its own size, for the pixels and for Inception alike, as the
+    # samples are (a real image is not first shrunk to the pixel size and then blown up)
+    images_t = torch.cat([_resize(x[None], size) for x in images01])
+    masks_t = torch.cat([_resize_masks(m[None], size) for m in masks])
+    features = {"pixels": images_t.flatten(1).double().numpy()}
+    if net is not None:
+        features["inception"] = _inception(torch.cat([_resize(x[None], inception_size) for x in images01]), net, 16)
+    return images_t, masks_t, features
+
+
 def real_set(ids: Sequence[str], images01: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], *, size: int = 32,
-             net=None) -> RealSet:
+             net=None, inception_size: int = INCEPTION_SIZE) -> RealSet:
     """The real set from tensors: images 3×H×W in [0, 1] and masks H×W bool, any sizes."""
     if len(ids) < 2 or not len(ids) == len(images01) == len(masks):
         raise ValueError(f"the audit ranks real images against each other: need at least 2 ids with one image and "
                          f"one mask each, got {len(ids)} ids, {len(images01)} images, {len(masks)} masks")
     if len(set(ids)) != len(ids):
         raise ValueError(f"real image ids repeat: {sorted({i for i in ids if list(ids).count(i) > 1})}")
-    # features from each image at its own size, as the samples' are: Inception then sees both
-    # resized once, straight to 299 px
-    per_image = [image_features(x[None], size=size, net=net) for x in images01]
-    features = {k: np.concatenate([f[k] for f in per_image]) for k in per_image[0]}
-    images_t = torch.cat([_resize(x[None], size) for x in images01])
-    masks_t = torch.cat([_resize_masks(m[None], size) for m in masks])
-    return RealSet(list(ids), images_t, masks_t, features, size, net.label if net is not None else None)
+    images_t, masks_t, features = _real_parts(images01, masks, size, net, inception_size)
+    label = f"{net.label}, images at {inception_size} px" if net is not None else None
+    return RealSet(list(ids), images_t, masks_t, features, size, label, inception_size)
 
 
-def load_reals(pairs: Sequence[tuple[str, object, object]], *, size: int = 32, net=None) -> RealSet:
-    """The real set from (id, image file, mask file) triples, read by the kit's one image reader."""
-    images = [torch.from_numpy(read_image(p[1]).copy()).permute(2, 0, 1).float() / 255 for p in pairs]
-    masks = [torch.from_numpy(read_mask(p[2]).copy()) for p in pairs]
-    return real_set([p[0] for p in pairs], images, masks, size=size, net=net)
+def add_reals(reals: RealSet, ids: Sequence[str], images01: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], *,
+              net=None) -> RealSet:
+    """``reals`` with more images, features computed for the new ones only (``net``: the one ``reals`` used)."""
+    if set(ids) & set(reals.ids) or len(set(ids)) != len(ids) or not len(ids) == len(images01) == len(masks):
+        raise ValueError(f"new real ids must be new, distinct and one per image and mask: {list(ids)}")
+    if (net is None) != ("inception" not in reals.features):
+        raise ValueError("add_reals: pass the Inception network the real set was made with (and only then)")
+    images_t, masks_t, features = _real_parts(images01, masks, reals.size, net, reals.inception_size)
+    return RealSet([*reals.ids, *ids], torch.cat([reals.images, images_t]), torch.cat([reals.masks, masks_t]),
+                   {k: np.concatenate([v, features[k]]) for k, v in reals.features.items()},
+                   reals.size, reals.weights, reals.inception_size)
+
+
+def load_pair(image_path, mask_path=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One real image (3×H×W in [0, 1]) and mask (H×W bool), read by the kit's one image and mask
+    reader; without ``mask_path`` the mask is the image's alpha channel > 127 (the reference
+    fixture's ``polyp_with_4_channels.png``)."""
+    if mask_path is not None:
+        rgb, mask = read_image(image_path), read_mask(mask_path)
+    else:
+        from PIL import Image
+
+        with Image.open(image_path) as im:
+            if im.mode != "RGBA":
+                raise ValueError(f"{image_path}: no mask file given and the image has no alpha channel "
+                                 f"(mode {im.mode}) to take the mask from")
+            rgba = np.asarray(im)
+        rgb, mask = rgba[..., :3], rgba[..., 3] > 127
+    return torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255, torch.from_numpy(np.asarray(mask).copy())
+
+
+def load_reals(pairs: Sequence[tuple[str, object, object]], *, size: int = 32, net=None,
+               inception_size: int = INCEPTION_SIZE) -> RealSet:
+    """The real set from (id, image file, mask file or None) triples (see :func:`load_pair`)."""
+    loaded = [load_pair(p[1], p[2]) for p in pairs]
+    return real_set([p[0] for p in pairs], [x for x, _ in loaded], [m for _, m in loaded], size=size, net=net,
+                    inception_size=inception_size)
 
 
 @dataclass
@@ -126,7 +172,8 @@ def audit_model(pyramid: SinGANPyramid, name: str, source: int, reals: RealSet, 
 
     ``start_scales``: default every one, 0 .. number of scales (a shareable export: 0 only).
     With ``vgg``, each sample is also styled from its training image (``reals.images[source]``)
-    for ``st_steps`` Adam steps at ``st_size`` px, as notebook 04 does.
+    for ``st_steps`` Adam steps at ``st_size`` × ``st_size`` px (0: the model's finest size), as
+    notebook 04 does; the styled image is compared as it comes out of the optimisation.
     """
     from singanseg_lib.style.transfer import transfer_style
 
@@ -142,14 +189,15 @@ def audit_model(pyramid: SinGANPyramid, name: str, source: int, reals: RealSet, 
         variants = [(False, images01)]
         if vgg is not None:
             device = next(vgg.parameters()).device
-            content = _resize(images01, st_size).to(device)
-            style = _resize(reals.images[source:source + 1], st_size).expand_as(content).to(device)
+            side = st_size or max(images01.shape[-2:])
+            content = _resize(images01, side).to(device)
+            style = _resize(reals.images[source:source + 1], side).expand_as(content).to(device)
             styled, _ = transfer_style(content, style, vgg, ratio=st_ratio, steps=st_steps)
             variants.append((True, styled.cpu()))
         for styled_flag, x in variants:
             div = float(_resize(x, reals.size).std(dim=0, correction=0).mean())
-            out.append(SampleRecord(name, source, s, styled_flag, image_features(x, size=reals.size, net=net),
-                                    masks, div))
+            feats = image_features(x, size=reals.size, net=net, inception_size=reals.inception_size)
+            out.append(SampleRecord(name, source, s, styled_flag, feats, masks, div))
     return out
 
 
