@@ -181,23 +181,25 @@ def audit_model(pyramid: SinGANPyramid, name: str, source: int, reals: RealSet, 
         raise ValueError(f"samples must be at least 2 (diversity is an SD across samples), got {samples}")
     if start_scales is None:
         start_scales = [0] if pyramid.shareable else range(pyramid.plan.num_scales + 1)
+    start_scales = list(start_scales)
+    gens = [generate_samples(pyramid, samples, seed=seed, start_scale=s) for s in start_scales]
+    images01 = torch.cat([(g.images + 1) / 2 for g in gens])
+    variants = [(False, images01)]
+    if vgg is not None:  # all start scales in one batch: they share the style image, and batches are cheaper
+        device = next(vgg.parameters()).device
+        side = st_size or max(images01.shape[-2:])
+        content = _resize(images01, side).to(device)
+        style = _resize(reals.images[source:source + 1], side).expand_as(content).to(device)
+        styled, _ = transfer_style(content, style, vgg, ratio=st_ratio, steps=st_steps)
+        variants.append((True, styled.cpu()))
     out = []
-    for s in start_scales:
-        gen = generate_samples(pyramid, samples, seed=seed, start_scale=s)
-        images01 = (gen.images + 1) / 2
-        masks = _resize_masks(gen.masks, reals.size).numpy()
-        variants = [(False, images01)]
-        if vgg is not None:
-            device = next(vgg.parameters()).device
-            side = st_size or max(images01.shape[-2:])
-            content = _resize(images01, side).to(device)
-            style = _resize(reals.images[source:source + 1], side).expand_as(content).to(device)
-            styled, _ = transfer_style(content, style, vgg, ratio=st_ratio, steps=st_steps)
-            variants.append((True, styled.cpu()))
-        for styled_flag, x in variants:
-            div = float(_resize(x, reals.size).std(dim=0, correction=0).mean())
-            feats = image_features(x, size=reals.size, net=net, inception_size=reals.inception_size)
-            out.append(SampleRecord(name, source, s, styled_flag, feats, masks, div))
+    for styled_flag, x in variants:
+        feats = image_features(x, size=reals.size, net=net, inception_size=reals.inception_size)
+        for k, (s, g) in enumerate(zip(start_scales, gens)):
+            part = slice(k * samples, (k + 1) * samples)
+            div = float(_resize(x[part], reals.size).std(dim=0, correction=0).mean())
+            out.append(SampleRecord(name, source, s, styled_flag, {sp: f[part] for sp, f in feats.items()},
+                                    _resize_masks(g.masks, reals.size).numpy(), div))
     return out
 
 
