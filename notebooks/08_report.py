@@ -31,6 +31,9 @@
 #   help? does synthetic data win at small R?) more than the values.
 # - DCGAN, Progressive GAN and FastGAN (Tables 4–5) are not built in this kit yet: their rows stay
 #   "not run".
+# - **Privacy** (notebook 05b) is no table of the paper, which promises shareable synthetic data
+#   without measuring what it gives away. The audit's recommendation is printed below the tables
+#   and its figures are in the report with the others.
 #
 # The same report is written as `report.md` and `report.html` in this notebook's folder, with the
 # figures of every notebook below the tables.
@@ -54,7 +57,7 @@ interactive: bool = True  # widgets (none in this notebook); the runner sets Fal
 from IPython.display import Markdown, display
 
 from singanseg_lib import report, viz
-from singanseg_lib.kit.outputs import start_notebook
+from singanseg_lib.kit.outputs import load_metrics, start_notebook
 
 run = start_notebook("08_report", run_dir=run_dir, seed=seed)
 tables = report.build_report(run_dir)
@@ -68,6 +71,16 @@ print(f"{sum(any(src == 'ours' and cells[0] != report.NOT_RUN for _, src, cells 
 for t in tables:
     display(Markdown(f"### {t.title}\n\n*{' · '.join(f'{k}: {v}' for k, v in t.context.items())}*"))
     display(report.to_frame(t))
+
+# %% [markdown]
+# ## What the synthetic data gives away (notebook 05b)
+#
+# How often a sample's source image could be picked out of the real data set, and at which start
+# scale the audit says samples can be shared.
+
+# %%
+privacy_audit = load_metrics(run_dir).get("05b_privacy", {}).get("metrics", {})
+print(privacy_audit.get("recommendation", "notebook 05b has not run in this run folder"))
 
 # %% [markdown]
 # ## Every segmentation number at a glance
@@ -85,4 +98,5 @@ run.save_metrics({"tables": {t.key: {"context": t.context,
                                      "rows_run": len({row for row, src, cells in t.lines
                                                       if src == "ours" and cells[0] != report.NOT_RUN})}
                              for t in tables},
+                  "privacy_recommendation": privacy_audit.get("recommendation"),
                   "report": [md.name, page.name]})

@@ -40,7 +40,7 @@ def to_notebook(py: Path, old=None):
 
 def main(argv: list[str]) -> int:
     stale = []
-    for py in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py")):
+    for py in sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.py")):
         ipynb = py.with_suffix(".ipynb")
         if "--check" in argv:
             if not ipynb.exists() or cells(jupytext.read(ipynb)) != cells(jupytext.read(py)):

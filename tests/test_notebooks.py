@@ -10,7 +10,7 @@ from conftest import REPO
 from singanseg_lib.kit import presets, runner
 
 NOTEBOOK_DIR = REPO / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = runner.list_notebooks(NOTEBOOK_DIR)  # the series as the runner sees it (NN_name, NNx_name)
 ids = [p.stem for p in NOTEBOOKS]
 
 

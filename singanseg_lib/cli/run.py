@@ -14,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override a notebook parameter (repeatable); unknown names are rejected")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK",
-                   help="run only these notebooks: number (01), stem (01_training) or name (training)")
+                   help="run only these notebooks: number (01, 05b), stem (01_training) or name (training)")
     p.add_argument("--run-dir", help="where results go (default: runs/<preset>)")
     p.add_argument("--notebooks", help="folder of NN_name.ipynb notebooks (default: the kit's notebooks/)")
     p.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")

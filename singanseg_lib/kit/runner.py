@@ -27,7 +27,9 @@ from singanseg_lib.kit.lock import folder_lock
 
 # Every notebook of the series declares these; the runner sets the first two itself.
 REQUIRED_PARAMETERS = ("preset", "run_dir", "seed", "interactive")
-_NOTEBOOK_NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.ipynb$")
+# NN_name, or NNx_name for a notebook slotted in after NN (05b_privacy runs after 05_metrics:
+# "_" sorts before the letters)
+_NOTEBOOK_NAME = re.compile(r"^(\d\d[a-z]?)_[a-z0-9_]+\.ipynb$")
 
 
 class NotebookFailed(RuntimeError):
@@ -35,7 +37,7 @@ class NotebookFailed(RuntimeError):
 
 
 def list_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
-    """The series in order: ``NN_name.ipynb`` files sorted by number."""
+    """The series in order: ``NN_name.ipynb`` (and ``NNx_name.ipynb``) files sorted by name."""
     notebook_dir = Path(notebook_dir or paths.notebook_dir())
     found = sorted(p for p in notebook_dir.glob("*.ipynb") if _NOTEBOOK_NAME.match(p.name))
     if not found:
@@ -44,13 +46,14 @@ def list_notebooks(notebook_dir: str | Path | None = None) -> list[Path]:
 
 
 def select_notebooks(notebooks: list[Path], only: list[str] | None) -> list[Path]:
-    """Pick notebooks by number (``01``), stem (``01_training``) or name (``training``), kept in series order."""
+    """Pick notebooks by number (``01``, ``05b``), stem (``01_training``) or name (``training``), kept in
+    series order. A number is the part before the first ``_``: ``05`` is 05_metrics, not 05b_privacy."""
     if not only:
         return notebooks
     chosen = set()
     for want in only:
         want = want.removesuffix(".ipynb")
-        hits = [p for p in notebooks if want in (p.stem, p.stem[:2], p.stem[3:])]
+        hits = [p for p in notebooks if want in (p.stem, *p.stem.split("_", 1))]
         if not hits:
             raise KeyError(f"no notebook matches {want!r}; the series is: {', '.join(p.stem for p in notebooks)}")
         chosen.update(hits)

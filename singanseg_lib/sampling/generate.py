@@ -174,6 +174,8 @@ def _check_model(pyramid: SinGANPyramid, start_scale: int) -> None:
     if not isinstance(start_scale, int) or not 0 <= start_scale <= plan.num_scales:
         raise ValueError(f"start_scale must be an int in 0..{plan.num_scales} (the model has {plan.num_scales} "
                          f"scales; {plan.num_scales} = the reconstruction), got {start_scale!r}")
+    if pyramid.shareable and start_scale > 0:
+        pyramid.z_opt(0)  # raises ShareableModelError, which says why only start scale 0 works
 
 
 def _split(x: torch.Tensor, original_size: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,7 +5,8 @@ configuration (``config``), one WGAN-GP iteration as the reference computes it
 its layouts and exact BatchNorm tricks (``layout``, ``batchnorm``), seeded noise (``noise``),
 the multi-scale loop with resumable checkpoints (``train``, ``checkpoint``), many models side
 by side (``many``) or fused into one network (``fused``), on a Ray cluster or a Slurm array
-(``backends``), resuming inside a scale (``resume``)
+(``backends``), resuming inside a scale (``resume``), shareable exports without the
+training image (``export``)
 and what a trained model tells (``diagnostics``). Notebook 01.
 """
 from singanseg_lib.singan import (
@@ -15,6 +16,7 @@ from singanseg_lib.singan import (
     checkpoint,
     config,
     diagnostics,
+    export,
     fused,
     layout,
     losses,
@@ -46,6 +48,7 @@ from singanseg_lib.singan.diagnostics import (
     reconstructions,
     time_iteration,
 )
+from singanseg_lib.singan.export import export_shareable, export_shareable_folder
 from singanseg_lib.singan.fused import FusedScaleTrainer, fuse, train_fused, unfuse
 from singanseg_lib.singan.layout import (
     COMPILE_FAILURES,
@@ -85,6 +88,7 @@ from singanseg_lib.singan.models import (
     ConvBlock,
     ScaleDiscriminator,
     ScaleGenerator,
+    ShareableModelError,
     SinGANPyramid,
     init_weights,
     pad,
@@ -119,13 +123,14 @@ from singanseg_lib.singan.train import (
 )
 
 __all__ = [
-    "algorithm", "backends", "batchnorm", "checkpoint", "config", "diagnostics", "fused", "layout", "losses", "many", "models",
+    "algorithm", "backends", "batchnorm", "checkpoint", "config", "diagnostics", "export", "fused", "layout", "losses", "many", "models",
     "noise", "pyramid",
     "step", "train", "EXECUTION_FIELDS", "TrainConfig", "ScalePlan", "scale_width", "resized_size", "plan_scales",
     "resize_matrix", "resize", "build_pyramid", "upsample_to", "PAD", "ConvBlock", "init_weights", "ScaleGenerator",
-    "ScaleDiscriminator", "padding_for", "pad", "SinGANPyramid", "scale_seed", "make_generator",
+    "ScaleDiscriminator", "padding_for", "pad", "SinGANPyramid", "ShareableModelError", "scale_seed", "make_generator",
     "draw", "draw_noise", "FORMAT", "FORMAT_VERSION", "META_FILE", "CheckpointError", "LoadedModel", "new_meta", "save_scale",
-    "read_meta", "load_model", "to_training_tensor", "load_training_image", "model_status", "tensor_sha256",
+    "read_meta", "load_model", "export_shareable",
+    "export_shareable_folder", "to_training_tensor", "load_training_image", "model_status", "tensor_sha256",
     "TrainEvent", "history_path", "load_history", "train_model", "init_networks", "TrainJob", "TrainOutcome",
     "auto_workers", "train_one", "train_many", "CPU_FUSE", "CPU_FUSE_MAX_SIZE", "GPU_FUSE", "auto_fuse", "plan_buckets", "fused_groups",
     "train_group",

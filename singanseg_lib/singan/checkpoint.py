@@ -7,6 +7,10 @@ A model is a folder::
     scale_00.safetensors    G (and D, for resuming) of scale 0, its z_opt and real image
     scale_01.safetensors    ...
 
+A *shareable* export (``"shareable": true`` in model.json, :mod:`.export`) stores only the
+generators: no real image, no z_opt, no discriminator, no paths. It loads with no ``reals`` and
+generates from start scale 0 only.
+
 Each scale file is written atomically as soon as the scale is trained; ``model.json`` then
 lists it with its sha256. A scale not listed there does not exist, so a run killed at any moment
 resumes from its last listed scale. Loading rebuilds the networks from the file's own contents
@@ -145,6 +149,10 @@ def _rebuild(model_dir: Path, meta: dict[str, Any], device, with_discriminators:
     plan = ScalePlan.from_dict(meta["plan"])
     pyramid = SinGANPyramid(plan, channels=meta["channels"])
     discriminators, reals = [], []
+    shareable = bool(meta.get("shareable"))
+    if shareable and with_discriminators:
+        raise CheckpointError(f"{model_dir / META_FILE}: a shareable export holds no discriminators and no real "
+                              "image; it can generate (start scale 0) but not resume training")
     for i, entry in enumerate(meta["scales"]):
         tensors = _load_scale_file(model_dir / entry["file"], entry["sha256"])
         widths, ks = tuple(entry["widths"]), entry["kernel_size"]
@@ -161,6 +169,9 @@ def _rebuild(model_dir: Path, meta: dict[str, Any], device, with_discriminators:
         except RuntimeError as e:
             raise CheckpointError(f"{model_dir / entry['file']}: tensors do not fit the recorded networks ({e})") \
                 from None
+        if shareable:
+            pyramid.add_scale(g, entry["noise_amp"], None)
+            continue
         pyramid.add_scale(g, entry["noise_amp"], tensors["z_opt"])
         reals.append(tensors["real"].to(device))
     return LoadedModel(pyramid.to(device), meta, discriminators, reals)

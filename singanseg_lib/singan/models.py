@@ -20,6 +20,10 @@ from singanseg_lib.singan.pyramid import ScalePlan, upsample_to
 PAD = 5  # (kernel 3 - 1) * 5 layers / 2: what the 5 unpadded convolutions take off each border
 
 
+class ShareableModelError(ValueError):
+    """What a shareable export cannot do: it holds no reconstruction noise (see singan/export.py)."""
+
+
 class ConvBlock(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3):
         super().__init__()
@@ -165,7 +169,9 @@ class SinGANPyramid(nn.Module):
 
     Holds the generators (``generators.0``, ``generators.1``...), the reconstruction noise
     ``z_opt`` (unpadded, 1 x C x h x w; zeros above scale 0), the noise amplitudes, and the plan.
-    ``.to()``, ``.eval()`` and ``state_dict()`` act on everything at once.
+    ``.to()``, ``.eval()`` and ``state_dict()`` act on everything at once. A shareable export
+    (:mod:`~singanseg_lib.singan.export`) has no ``z_opt`` at all: it generates from start scale
+    0 only, since every other start scale and the reconstruction replay that stored noise.
     """
 
     def __init__(self, plan: ScalePlan, channels: int = 4):
@@ -178,25 +184,40 @@ class SinGANPyramid(nn.Module):
     def num_trained(self) -> int:
         return len(self.generators)
 
-    def add_scale(self, generator: ScaleGenerator, noise_amp: float, z_opt: torch.Tensor) -> None:
-        """Append a trained (frozen, eval-mode) scale."""
+    def add_scale(self, generator: ScaleGenerator, noise_amp: float, z_opt: torch.Tensor | None) -> None:
+        """Append a trained (frozen, eval-mode) scale; ``z_opt=None`` for a shareable export
+        (then at every scale, so the model is either complete or shareable, never half of each)."""
         n = self.num_trained
         if n >= self.plan.num_scales:
             raise ValueError(f"all {self.plan.num_scales} scales of the plan are already trained")
+        if n and (z_opt is None) != self.shareable:
+            raise ValueError(f"scale {n}: z_opt {'missing' if z_opt is None else 'given'}, but not at the "
+                             "scales before it (a shareable model stores it at no scale)")
         expect = (1, self.channels, *self.plan.sizes[n])
-        if tuple(z_opt.shape) != expect:
+        if z_opt is not None and tuple(z_opt.shape) != expect:
             raise ValueError(f"z_opt of scale {n} has shape {tuple(z_opt.shape)}, expected {expect}")
         generator.eval().requires_grad_(False)
         self.generators.append(generator)
         self.noise_amps.append(float(noise_amp))
-        self.register_buffer(f"z_opt_{n}", z_opt.detach().clone())
+        self.register_buffer(f"z_opt_{n}", None if z_opt is None else z_opt.detach().clone())
+
+    @property
+    def shareable(self) -> bool:
+        """Whether this is a shareable export (no reconstruction noise stored)."""
+        return self.num_trained > 0 and getattr(self, "z_opt_0") is None
 
     def z_opt(self, scale: int) -> torch.Tensor:
-        return getattr(self, f"z_opt_{scale}")
+        z = getattr(self, f"z_opt_{scale}")
+        if z is None:
+            raise ShareableModelError(
+                "this model is a shareable export: it holds no reconstruction noise z_opt (that noise regenerates "
+                "the training image), so it cannot reconstruct nor generate from a start scale above 0, whose "
+                "coarser scales replay the reconstruction; generate with start_scale=0, or use the full model")
+        return z
 
     @property
     def device(self) -> torch.device:
-        return self.z_opt(0).device if self.num_trained else torch.device("cpu")
+        return next(self.generators[0].parameters()).device if self.num_trained else torch.device("cpu")
 
     def run_scale(self, scale: int, z: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """One generator step: z (unpadded noise, N x C x h x w) and prev (same size) -> output."""
@@ -229,7 +250,7 @@ class SinGANPyramid(nn.Module):
         for s in range(upto + 1):
             if s == 0:
                 prev = torch.zeros(n, self.channels, *self.plan.sizes[0], device=self.device,
-                                   dtype=self.z_opt(0).dtype)
+                                   dtype=next(self.generators[0].parameters()).dtype)
             else:
                 prev = upsample_to(out, self.plan, s)
             z = self.z_opt(s).expand(n, -1, -1, -1) if s < start_scale else noises[s - start_scale]

@@ -99,6 +99,14 @@ def test_subset_by_number_or_name(series, tmp_path):
     assert [p.stem for p in runner.select_notebooks(nbs, ["01", "00_alpha"])] == ["00_alpha", "01_beta"]
     with pytest.raises(KeyError, match="00_alpha, 01_beta"):
         runner.select_notebooks(nbs, ["gamma"])
+    # a notebook slotted in after 00 (as 05b_privacy after 05_metrics) sorts between, picked by its own number
+    _notebook(d / "00b_extra.ipynb", "", WRITE.replace("NAME", "'00b_extra'").replace("VALUES", "{}"))
+    nbs = runner.list_notebooks(d)
+    assert [p.stem for p in nbs] == ["00_alpha", "00b_extra", "01_beta"]
+    assert [p.stem for p in runner.select_notebooks(nbs, ["00b"])] == ["00b_extra"]
+    assert [p.stem for p in runner.select_notebooks(nbs, ["00", "extra"])] == ["00_alpha", "00b_extra"]
+    assert [p.stem for p in runner.select_notebooks(nbs, ["00"])] == ["00_alpha"]
+    (d / "00b_extra.ipynb").unlink()
     # a parameter only 01 declares is unknown when only 00 runs
     with pytest.raises(KeyError, match="fail"):
         runner.plan_run(preset, {"fail": "true"}, only=["00"], notebook_dir=d)
