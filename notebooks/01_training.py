@@ -141,8 +141,9 @@ assert 3.5 < pixels_ratio < 4.5, "twice the side is about four times the pixels"
 
 # %% [markdown]
 # ### BEGIN SOLUTION
-# The coarsest scale stays at 25 px and the factor between scales stays about 0.75, so doubling the
-# finest side adds log(2)/log(1/0.75) ≈ 2.4 scales: two or three more. Each new scale is the
+# The coarsest scale stays at 25 px and the factor between scales stays near 0.75, so doubling the
+# finest side adds about log(2)/log(1/0.75) ≈ 2.4 scales: two or three more at the classroom's
+# 48 px (more from a very short pyramid, whose factor is re-fitted). Each new scale is the
 # largest so far, and a convolution costs in proportion to its pixels: the finest scale of the 2x
 # plan alone costs about 4x this plan's finest, and wider networks (64 channels from the fifth
 # scale on) cost more again. That is why the paper's 250 px models take about an hour on a GPU.

@@ -99,6 +99,20 @@ print(vgg.label)
 # recorded. At step 0 the content loss is exactly 0 (we start from the content image). With 1:1000
 # the style term dominates: the picture's colours move a long way; with 1:1 it changes less.
 
+# %% [markdown]
+# ### Exercise 1 · Predict, then run
+#
+# Before you run the next cell: over the Adam steps, will the **content** loss rise or fall? By
+# how much will the **style** loss change, a few per cent or orders of magnitude?
+#
+# ### BEGIN SOLUTION
+# The content loss starts at exactly 0, because the optimisation starts from the content image,
+# and can only rise as the pixels move towards the style. The style loss falls by one to several
+# orders of magnitude (the plot uses a log scale for that reason): Gram matrices of a handful of
+# feature maps are easy to match. The weighting decides how far the content loss is allowed to
+# rise on the way.
+# ### END SOLUTION
+
 # %%
 first = read_manifest(set_dir)[0]
 histories = {ratio: style.transfer_style(*style.example_pair(set_dir, first, size=size, device=run.device), vgg,
@@ -109,6 +123,39 @@ run.figure(fig, "losses_over_steps")
 for ratio, h in histories.items():
     print(f"{ratio}: style loss {h.style[0][0]:.3g} -> {h.style[-1][0]:.3g}, "
           f"content loss {h.content[0][0]:.3g} -> {h.content[-1][0]:.3g}")
+
+# %% [markdown]
+# ### Exercise 2 · Another weighting: change it and explain
+#
+# Style the same image at content:style **1:100**, between the two weightings above, for
+# `st_steps` steps (`style.transfer_style` as in the cell above, with `ratio="1:100"`). Store the
+# final style loss in `style_100` and the final content loss in `content_100`. Where do they fall
+# between the 1:1 and 1:1000 runs, and why?
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+_, h100 = style.transfer_style(*style.example_pair(set_dir, first, size=size, device=run.device), vgg,
+                               ratio="1:100", steps=st_steps, record_every=st_steps)
+style_100, content_100 = float(h100.style[-1][0]), float(h100.content[-1][0])
+### END SOLUTION
+print(f"1:100 after {st_steps} steps: style loss {style_100:.3g}, content loss {content_100:.3g}")
+for ratio, h in histories.items():
+    print(f"{ratio}: style loss {h.style[-1][0]:.3g}, content loss {h.content[-1][0]:.3g}")
+
+# %% tags=["check"]
+start = float(histories[st_ratios[0]].style[0][0])  # every run starts from the same image
+assert style_100 < start, "the style loss must fall from where it started"
+assert content_100 >= 0, "a content loss is a squared distance"
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# The more weight on style, the lower the final style loss and the higher the content loss: 1:100
+# lands between 1:1 and 1:1000 on both, closer to 1:1000 on the style loss because past a point
+# the style loss is already low and extra weight buys little. With few steps (the smoke preset)
+# the runs have not converged and the order can be noisy. With random VGG weights (no download
+# here) the losses still fall, but "style" then means random-feature statistics, not the
+# colours and textures the paper's ImageNet VGG19 sees.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## 3. The whole set, once per weighting

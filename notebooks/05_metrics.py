@@ -102,6 +102,22 @@ print("SIFID:", sifid_net.label, "\n  layer:", metrics.SIFID_DIMS[sifid_dims])
 print("FID:  ", fid_net.label, "\n  resize:", metrics.RESIZE_MODES[fid_resize])
 
 # %% [markdown]
+# ### Exercise 1 · Predict, then run
+#
+# Style transfer (notebook 04) pulled each synthetic image's colours towards its real image.
+# Before you run the next cells: will SIFID of the styled sets be lower or higher than that of
+# the sets without style transfer? And what SIFID does a real image get against itself?
+#
+# ### BEGIN SOLUTION
+# Against itself a real image gets SIFID 0 (up to float rounding): the two feature distributions
+# are the same. With the paper's ImageNet Inception, style transfer lowers SIFID (Table 1: 0.35
+# without, 0.22 with 1:1000), because the styled image's low-level statistics, which the early
+# Inception layer of SIFID measures, move towards the real image's. With random Inception weights
+# (the offline default here) the direction can come out either way: random features measure
+# something, but not what the paper measured; that is why every value here is labelled.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## 2. SIFID (Table 1)
 #
 # Every synthetic image is paired with its own real image **by name**, through the set's
@@ -138,6 +154,27 @@ fig = viz.plot_vs_paper(table1, metric=f"SIFID ({sifid_dims} ch, {sifid_network}
 run.figure(fig, "table1_sifid")
 fig = viz.plot_sifid_spread(sifid, note=note)
 run.figure(fig, "sifid_spread")
+
+# %% [markdown]
+# ### Exercise 2 · Two different real images
+#
+# SIFID is a distance between the feature statistics of two images. Compute it between two
+# **different** real images, `real_self_files[0]` and `real_self_files[1]` (a `MatchedPair`, the
+# second resized to the first's size, as `metrics.sifid_pairs` does with `resize_real=True`), and
+# store the value in `sifid_two_reals`. Is it closer to the real-vs-itself value or to the
+# synthetic sets'?
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+pair = MatchedPair(real_self_files[0], real_self_files[1])
+sifid_two_reals = metrics.sifid_pairs([pair], sifid_net, dims=sifid_dims, resize_real=True, progress=False).mean
+### END SOLUTION
+print(f"two different real images: SIFID {sifid_two_reals:.4g}; an image with itself {real_self.mean:.2e}; "
+      f"synthetic sets: " + ", ".join(f"{k} {v.mean:.4g}" for k, v in sifid.items()))
+
+# %% tags=["check"]
+assert sifid_two_reals > max(real_self.mean, 0) and sifid_two_reals > 1e-6, \
+    "two different images have different feature statistics: SIFID well above an image against itself"
 
 # %%
 if interactive:  # JupyterLab: every synthetic image beside its real one, from the lowest SIFID up

@@ -113,6 +113,23 @@ fig = viz.image_grid(shown, row_labels=[f"set: {st}" for st in sets], suptitle=f
 run.figure(fig, "training_examples")
 
 # %% [markdown]
+# ### Exercise 1 · Predict, then run
+#
+# Will a UNet++ trained on **synthetic images only** (FAKE-1: one sample per real image, no style
+# transfer) reach the IoU of one trained on the real images? How far behind do you expect it, in
+# IoU points, and which of the synthetic rows will come closest?
+#
+# ### BEGIN SOLUTION
+# In the paper (Table 2) the real row reaches IoU 0.827 and FAKE-1 without style transfer 0.762:
+# synthetic-only data gets within about 6 points, and style transfer (1:1000) and more samples per
+# image (FAKE-3) close the gap to about 3 points (0.792). It never overtakes the real data: the
+# synthetic images are variations of the same real images, with masks that follow the generated
+# polyp only approximately. Under the classroom preset (48-px generators, a random encoder, few
+# epochs) the gap is usually larger and the ordering of the synthetic rows noisy; students often
+# expect synthetic data to win because "there is more of it".
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Training
 #
 # Every run trains a UNet++ from the same initialisation seed and keeps the epoch with the best
@@ -137,6 +154,37 @@ outcomes = experiments.run_experiment(specs, run.path("runs"), device=run.device
 table = results.summarise(outcomes)
 comparison = report.compare("table2_real_vs_fake", {"rows": table})
 report.to_frame(comparison)
+
+# %%
+# %% [markdown]
+# ### Exercise 2 · F-score from IoU
+#
+# Both columns come from the same pixel counts of a validation fold: IoU = TP/(TP+FP+FN) and
+# F = 2TP/(2TP+FP+FN). Show that F = 2·IoU/(1 + IoU): compute it from the IoU of every run in
+# `outcomes` (`r["metrics"]["iou"]`) into the list `f_from_iou`, and compare it with
+# `r["metrics"]["f_score"]`. Then explain why the table's *mean* columns do not satisfy the
+# formula exactly.
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+f_from_iou = [2 * r["metrics"]["iou"] / (1 + r["metrics"]["iou"]) for r in outcomes]
+### END SOLUTION
+print("F from IoU:", [round(f, 4) for f in f_from_iou[:6]])
+print("F measured:", [round(r["metrics"]["f_score"], 4) for r in outcomes[:6]])
+
+# %% tags=["check"]
+assert len(f_from_iou) == len(outcomes), "one value per run (every row, every fold)"
+assert all(abs(f - r["metrics"]["f_score"]) < 1e-5 for f, r in zip(f_from_iou, outcomes)), \
+    "F = 2·IoU/(1+IoU) holds exactly per run: check the formula"
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# Per run the identity is exact, because both metrics are ratios of the same summed counts (smp's
+# micro average). The table averages each metric over the folds, and the mean of 2x/(1+x) is not
+# 2·mean(x)/(1 + mean(x)) for a concave function (Jensen's inequality): the mean F lies slightly
+# below the formula applied to the mean IoU. Papers that report "Dice" and "IoU" of one model that
+# break the identity by much have averaged per image, not per pixel.
+# ### END SOLUTION
 
 # %%
 paper_rows = report.paper_results()["table2_real_vs_fake"]["rows"]
