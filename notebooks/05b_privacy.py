@@ -144,6 +144,22 @@ if audit_style:
 # `audit_samples` samples per model at every start scale, each also styled from its training
 # image; the samples of all models are pooled per start scale.
 
+# %% [markdown]
+# ### Exercise 1 · Predict, then run
+#
+# An attacker holds the real images and ranks them by pixel distance to one synthetic sample.
+# How often will the sample's own training image come first at **start scale 0**, the most random
+# setting? And at the last start scale?
+#
+# ### BEGIN SOLUTION
+# Far more often than chance (1 in the number of real images): a SinGAN-Seg model learns one
+# image, and even its free samples keep that image's colours and much of its layout. On the
+# classroom models a large share of start-scale-0 samples is linked top-1 (chance about 3 %), and
+# at the last start scale, the reconstruction, every sample is: it is a copy. Style transfer
+# pulls each sample towards its own real image, so it makes linkage easier, not harder. Most
+# students expect free samples to be anonymous because they "look new".
+# ### END SOLUTION
+
 # %%
 records = []
 for name, model in models.items():
@@ -162,6 +178,25 @@ for r in rows:
 note = "Inception: random weights" if net is not None and net.weights.random else ""
 run.figure(viz.plot_privacy_audit(rows, title=f"{len(models)} models of this run, {audit_samples} samples each",
                                   note=note), "privacy_audit")
+
+# %% [markdown]
+# ### Exercise 2 · What chance is
+#
+# With M real images to rank, a guess puts the source first with probability 1/M and among the
+# first five with probability min(5, M)/M. Compute both for the images the attacker holds
+# (`chance_top1`, `chance_top5`) and compare them with the audit's top-1 and top-5 at start scale 0.
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+m = len(reals.ids)
+chance_top1, chance_top5 = 1 / m, min(5, m) / m
+### END SOLUTION
+print(f"chance top-1 {chance_top1:.1%}, top-5 {chance_top5:.1%}; start scale 0: top-1 {rows[0]['pixels']['top1']:.0%}, "
+      f"top-5 {rows[0]['pixels']['top5']:.0%}")
+
+# %% tags=["check"]
+assert abs(chance_top1 - rows[0]["pixels"]["chance_top1"]) < 1e-9, "chance top-1 is one over the number of real images"
+assert abs(chance_top5 - rows[0]["pixels"]["chance_top5"]) < 1e-9, "chance top-5 is five over the number of real images"
 
 # %% [markdown]
 # Read the figure left to right: linkage against chance (grey), the AUC against 0.5, the ratio
