@@ -111,13 +111,26 @@ def browser(lab):
         b.close()
 
 
+def _answer_dialogs(page, number) -> None:
+    """Accept a dialog JupyterLab puts up on opening (a kernel to choose, say), saying which."""
+    page.wait_for_timeout(1000)
+    dialogs = page.locator(".jp-Dialog")
+    while dialogs.count():
+        text = dialogs.first.inner_text().strip().replace("\n", " ")[:200]
+        print(f"notebook {number}: JupyterLab asked {text!r}; accepted")
+        dialogs.first.locator(".jp-mod-accept").first.click()
+        page.wait_for_timeout(500)
+
+
 def _run_all(browser, lab, number):
     """The notebook open in JupyterLab, every cell run; returns the page once an explorer's picture shows."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['url']}/lab/tree/{lab['notebooks'][number]}?token={lab['token']}")
+    # a workspace of its own, reset: JupyterLab would otherwise reopen the notebooks of the last page
+    page.goto(f"{lab['url']}/lab/workspaces/nb{number}/tree/{lab['notebooks'][number]}?reset&token={lab['token']}")
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(e => /\\[(\\d+|\\*)\\]/.test(e.textContent))"
     for attempt in range(3):  # a click while the kernel is still connecting runs nothing: try again
+        _answer_dialogs(page, number)
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
         try:
