@@ -53,7 +53,7 @@
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
 run_dir: str = "../runs/classroom"  # set by the runner: where this notebook's folder goes
 seed: int = 0  # seed of all sampling and of the comparison training
-interactive: bool = True  # widgets (none in this notebook); the runner sets False
+interactive: bool = True  # the imported generator's explorer (the runner sets False: papermill runs show none)
 published_image_id: str = ""  # HyperKvasir image id of a published generator (empty: the reference-format test fixture)
 published_dir: str = "../pretrained"  # where `singanseg pretrained download` put the published set
 reference_dir: str = "../tests/fixtures/reference-singan-seg-ms128"  # reference-format model used when the id is empty
@@ -66,9 +66,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from IPython.display import display
 from PIL import Image
 
 from singanseg_lib import viz
+from singanseg_lib.kit import paths
 from singanseg_lib.kit.outputs import start_notebook
 from singanseg_lib.published import download, importer, unpickler
 from singanseg_lib.published.replay import compare_reconstructions
@@ -76,6 +78,9 @@ from singanseg_lib.sampling import generate, synthetic
 from singanseg_lib.singan import checkpoint
 
 run = start_notebook("03_published_generators", run_dir=run_dir, seed=seed)
+# relative folders are the kit's, beside its notebooks/, wherever this copy of the notebook was opened
+published_dir, reference_dir = (str(Path(d) if Path(d).is_absolute() else paths.notebook_dir() / d)
+                                for d in (published_dir, reference_dir))
 
 # %% [markdown]
 # ## 1. Which generator
@@ -190,6 +195,10 @@ run.figure(viz.plot_sample_statistics(real, images, masks), "published_sample_st
 shares = masks.float().mean(dim=(1, 2))
 print(f"polyp share: real {float((real[0, 3] > 0).float().mean()):.1%}, samples {float(shares.mean()):.1%} "
       f"± {float(shares.std()):.1%}")
+
+# %%
+if interactive:  # JupyterLab: the imported generator by start scale and seed (the authors' default is 5)
+    display(viz.sample_explorer({"imported": pyramid}, seed=seed))
 
 # %% [markdown]
 # ## 6. The same image, trained by the kit

@@ -79,6 +79,7 @@ from pathlib import Path
 import torch
 
 from singanseg_lib import data, metrics, privacy, viz
+from singanseg_lib.kit import paths
 from singanseg_lib.kit.outputs import start_notebook
 from singanseg_lib.published import importer
 from singanseg_lib.sampling import generate, synthetic
@@ -86,6 +87,8 @@ from singanseg_lib.singan import checkpoint, export
 from singanseg_lib.singan.models import ShareableModelError
 
 run = start_notebook("05b_privacy", run_dir=run_dir, seed=seed, device=device)
+# a relative folder is the kit's, beside its notebooks/, wherever this copy of the notebook was opened
+reference_dir = str(Path(reference_dir) if Path(reference_dir).is_absolute() else paths.notebook_dir() / reference_dir)
 model_dirs = synthetic.training_models(run_dir)
 models = {d.name: checkpoint.load_model(d, device=run.device) for d in model_dirs}
 pairs = data.load_dataset(data.resolve_data_dir(data_dir)).pairs

@@ -27,7 +27,7 @@ from singanseg_lib.sampling import synthetic
 
 pytestmark = pytest.mark.slow
 WIDGET_ERRORS = ("Error displaying widget", "Traceback (most recent call last)")
-EXPLORERS = ["00", "01", "02", "04", "05", "06", "07"]  # the notebooks that show one
+EXPLORERS = ["00", "01", "02", "03", "04", "05", "06", "07"]  # the notebooks that show one
 
 
 def _chromium() -> str:
