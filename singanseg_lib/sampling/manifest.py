@@ -56,12 +56,14 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 _INT_COLUMNS, _FLOAT_COLUMNS = ("sample", "seed", "start_scale"), ("polyp_share",)
+_MAY_BE_EMPTY = ("start_scale",)  # a data-set GAN's sample has none (baselines/samples.py)
 
 
 def read_manifest(set_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of ``<set_dir>/manifest.csv`` with sample, seed, start_scale as int and polyp_share as float.
 
-    Extra columns (added by later steps) are kept as strings. A missing file gives ``[]``.
+    An empty start_scale (a data-set GAN's sample) is None. Extra columns (added by later steps) are
+    kept as strings. A missing file gives ``[]``.
     """
     path = Path(set_dir) / MANIFEST
     if not path.exists():
@@ -82,7 +84,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         rows = []
         for n, row in enumerate(reader, 2):
             try:
-                row.update({c: int(row[c]) for c in _INT_COLUMNS})
+                row.update({c: None if c in _MAY_BE_EMPTY and row[c] == "" else int(row[c]) for c in _INT_COLUMNS})
                 row.update({c: float(row[c]) for c in _FLOAT_COLUMNS})
             except (TypeError, ValueError) as e:  # a row cut short by a truncation gives None
                 raise ValueError(f"{path}:{n}: bad value ({e}); the manifest is damaged or was cut short") from None
