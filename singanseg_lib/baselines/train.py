@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,8 @@ def load_reals(dataset, size: int) -> torch.Tensor:
     out = []
     for pair in dataset:
         image, mask = dataset.read(pair.id)
-        x = torch.from_numpy(np.concatenate([image.astype(np.float32) / 127.5 - 1, mask[..., None] * 2.0 - 1], -1))
+        rgba = np.concatenate([image / 127.5 - 1, mask[..., None] * 2.0 - 1], -1).astype(np.float32)
+        x = torch.from_numpy(rgba)
         x = F.interpolate(x.permute(2, 0, 1)[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x[:, 3] = torch.where(x[:, 3] > 0, 1.0, -1.0)
         out.append(x.clamp(-1, 1))
@@ -106,8 +108,9 @@ def _check_same_run(meta: dict[str, Any], new: dict[str, Any], path: Path) -> No
     new = json.loads(json.dumps(new))  # as read back (tuples become lists)
     for key in ("name", "config", "seed", "iters", "batch_size", "data"):
         if meta.get(key) != new[key]:
-            raise OutputExistsError(f"{path}: holds a GAN trained with another {key} ({meta.get(key)!r}, asked "
-                                    f"{new[key]!r}); pass overwrite=True (CLI: --overwrite) or use another folder")
+            was, asked = (textwrap.shorten(repr(v), 160) for v in (meta.get(key), new[key]))
+            raise OutputExistsError(f"{path}: holds a GAN trained with another {key} ({was}, asked {asked}); "
+                                    "pass overwrite=True (CLI: --overwrite) or use another folder")
 
 
 def train_gan(name: str, reals: torch.Tensor, out_dir: str | Path, *, iters: int, batch_size: int = 8, seed: int = 0,

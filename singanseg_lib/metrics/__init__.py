@@ -9,6 +9,7 @@
 from singanseg_lib.metrics.fid import (
     RESIZE_MODES,
     FidResult,
+    default_cache_dir,
     fid_features,
     fid_sets,
     image_for_fid,
@@ -22,6 +23,7 @@ from singanseg_lib.metrics.sifid import SIFID_DIMS, SifidResult, pixel_features,
 __all__ = [
     "RESIZE_MODES",
     "FidResult",
+    "default_cache_dir",
     "fid_features",
     "fid_sets",
     "image_for_fid",

@@ -57,7 +57,6 @@ class TableSpec:
     note: str = ""  # said under the title whatever was run
 
 
-_BASELINES = "DCGAN, Progressive GAN and FastGAN are not built in this kit yet: their rows stay 'not run'"
 TABLES: dict[str, TableSpec] = {
     "table1_sifid": TableSpec("Table 1 · SIFID of the synthetic sets vs the real images", "mean_sd", "05_metrics",
                               "table1_sifid"),
@@ -69,9 +68,9 @@ TABLES: dict[str, TableSpec] = {
         "Table 3, Discussion variant · as Table 3 with Albumentations on both sides (no numbers in the paper)",
         "metrics", "07_small_data", "table3_small_data", show_paper=False),
     "table4_fid_gans": TableSpec("Table 4 · FID of GANs trained on all images (1,000 real vs 1,000 generated)",
-                                 "mean_sd", "05_metrics", "table4_fid_gans", 2, note=_BASELINES),
-    "table5_fid_small": TableSpec("Table 5 · FID of GANs trained on R images", "series", "05_metrics",
-                                  "table5_fid_small", 2, note=_BASELINES),
+                                 "mean_sd", "05_metrics and 05c_baseline_gans", "table4_fid_gans", 2),
+    "table5_fid_small": TableSpec("Table 5 · FID of GANs trained on R images", "series", "05c_baseline_gans",
+                                  "table5_fid_small", 2),
 }
 
 
@@ -185,13 +184,23 @@ def tables_of(metrics: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _find(records: Mapping[str, Mapping[str, Any]], key: str) -> tuple[str, Mapping[str, Any], Mapping] | None:
-    """The notebook and table ``key`` found in the run (the last notebook in series order wins)."""
-    found = None
-    for notebook, record in sorted(records.items()):
-        table = tables_of(record.get("metrics") or {}).get(key)
-        if table is not None:
-            found = (notebook, record, table)
-    return found
+    """The notebook(s) and table ``key`` found in the run. Notebooks may each fill some rows (05 writes
+    SinGAN-Seg's rows of Table 4, 05c the baselines'): rows are merged, a later notebook in series
+    order winning a row both wrote; ``weights``, ``data`` and ``settings`` are kept per notebook."""
+    hits = [(nb, rec, t) for nb, rec in sorted(records.items())
+            if (t := tables_of(rec.get("metrics") or {}).get(key)) is not None]
+    if len(hits) <= 1:
+        return hits[0] if hits else None
+    merged: dict[str, Any] = {"rows": {}}
+    for nb, _, t in hits:
+        merged["rows"].update(t["rows"])
+    for name in ("weights", "data", "settings"):
+        said = {nb: str(t[name]) for nb, _, t in hits if t.get(name)}
+        if len(set(said.values())) == 1:
+            merged[name] = next(iter(said.values()))
+        elif said:
+            merged[name] = "; ".join(f"{nb}: {v}" for nb, v in said.items())
+    return " + ".join(nb for nb, _, _ in hits), hits[-1][1], merged
 
 
 def build_report(run_dir: str | Path) -> list[ReportTable]:

@@ -15,7 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 __all__ = ["explorer", "sample_explorer", "pair_explorer", "scale_explorer", "style_explorer", "sifid_explorer",
-           "prediction_explorer", "parse_seed"]
+           "prediction_explorer", "gan_explorer", "parse_seed"]
 
 
 CSS_CLASS = "singanseg-explorer"  # how a browser (tests/test_browser.py) finds an explorer on the page
@@ -99,6 +99,31 @@ def sample_explorer(pyramids: Mapping, *, seed: int = 0):
         return plot_sample(image, mask, title=f"{key[0]}: start scale {key[1]}, seed {key[2]}")
 
     return explorer([model, start, seed_box], draw)
+
+
+def gan_explorer(trained: Mapping, *, seed: int = 0):
+    """Notebook 05c: baseline GAN and sample seed; the sample with its generated mask.
+
+    ``trained`` maps names to :class:`~singanseg_lib.baselines.train.TrainedGAN`; a ``seed`` from a
+    GAN set's manifest.csv shows that sample again. Samples are cached.
+    """
+    import ipywidgets as widgets
+
+    from singanseg_lib.baselines.samples import sample
+    from singanseg_lib.viz.generation import plot_sample
+
+    gan = widgets.Dropdown(options=list(trained), description="GAN")
+    seed_box = widgets.Text(value=str(parse_seed(seed)), description="sample seed", continuous_update=False)
+    cache: dict = {}
+
+    def draw():
+        key = (gan.value, parse_seed(seed_box.value))
+        if key not in cache:
+            cache[key] = sample(trained[key[0]], [key[1]])[0]
+        x = cache[key]
+        return plot_sample(x[:3], x[3] > 0, title=f"{key[0]}: seed {key[1]}")
+
+    return explorer([gan, seed_box], draw)
 
 
 def pair_explorer(dataset):

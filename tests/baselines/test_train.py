@@ -103,5 +103,5 @@ def test_the_sets_are_synthetic_sets_that_fid_reads(offline):
 def test_load_reals_stretches_images_and_keeps_masks_binary(repo):
     dataset = load_dataset(repo / "data" / "sample", progress=False)
     reals = load_reals(dataset.subset(dataset.ids[:3]), 32)
-    assert reals.shape == (3, 4, 32, 32) and reals.min() >= -1 and reals.max() <= 1
+    assert reals.shape == (3, 4, 32, 32) and reals.dtype == torch.float32 and reals.min() >= -1 and reals.max() <= 1
     assert set(reals[:, 3].unique().tolist()) <= {-1.0, 1.0} and (reals[:, 3] > 0).any()

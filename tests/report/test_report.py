@@ -68,7 +68,24 @@ def test_missing_experiments_say_not_run(partial_run):
     assert t4[("dcgan", "ours")][0] == report.NOT_RUN and t4[("singan_seg_st", "paper")][0] == "43.46"
     assert t4[("singan_seg_st", "ours")][0] == "150.00" and t4[("singan_seg_st", "difference")][0] == "+106.54"
     assert t4[("singan_seg", "ours")][0] == report.NOT_RUN
-    assert "not built in this kit" in tables["table4_fid_gans"].context["note"]
+    assert tables["table5_fid_small"].context["status"] == "not run: run notebook 05c_baseline_gans"
+
+
+def test_rows_of_one_table_from_two_notebooks_are_merged(partial_run):
+    gans = report.mean_sd_entry({"fastgan": [80.0, 82.0], "dcgan": [300.0, 310.0]}, weights=RANDOM,
+                                settings="32 px, 300 steps")
+    _write(partial_run, "05c_baseline_gans", {"table4_fid_gans": gans, "table5_fid_small": {
+        "rows": {"fastgan": {"r": [5, 10], "mean": [250.0, 240.0], "sd": [5.0, 4.0]}}, "weights": RANDOM}})
+    tables = {t.key: t for t in report.build_report(partial_run)}
+    t4 = {(r, s): c for r, s, c in tables["table4_fid_gans"].lines}
+    assert t4[("singan_seg_st", "ours")][0] == "150.00" and t4[("fastgan", "ours")][0] == "81.00"
+    assert t4[("dcgan", "ours")][1] == "7.07" and t4[("progressive_gan", "ours")][0] == report.NOT_RUN
+    ctx = tables["table4_fid_gans"].context
+    assert ctx["notebook"] == "05_metrics + 05c_baseline_gans" and ctx["weights"] == RANDOM
+    assert ctx["settings"] == "05_metrics: resize clean; 05c_baseline_gans: 32 px, 300 steps"
+    t5 = {(r, s): c for r, s, c in tables["table5_fid_small"].lines}
+    assert t5[("fastgan", "ours")][:3] == ["250.00 ± 5.00", "240.00 ± 4.00", report.NOT_RUN]
+    assert t5[("singan_seg", "ours")][0] == report.NOT_RUN
 
 
 def t4_sd_is_na(table):

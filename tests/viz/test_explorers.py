@@ -101,3 +101,21 @@ def test_sifid_explorer_orders_by_sifid_and_switches_sets(tmp_path):
     assert "syn1.png, SIFID 0.1" in box.caption  # lowest first
     assert _moved(box, rank, 2) == (True, True) and "syn2.png, SIFID 0.9" in box.caption
     assert _moved(box, which, "ST 1:1") == (True, True) and "syn1.png, SIFID 0.3" in box.caption and rank.max == 1
+
+
+def test_gan_explorer_shows_the_sample_of_a_manifest_seed(tmp_path):
+    from toy_discs import discs
+
+    from singanseg_lib.baselines import samples
+    from singanseg_lib.baselines.train import train_gan
+
+    gans = {s: train_gan("dcgan", discs(16, 16, 0), tmp_path / str(s), iters=3, batch_size=4, seed=s,
+                         options={"base_channels": 4}, progress=False) for s in (0, 1)}
+    big_seed = generate.sample_seed(0, 3)
+    box = viz.gan_explorer({"a": gans[0], "b": gans[1]}, seed=big_seed)
+    gan, seed = box.controls
+    assert seed.value == str(big_seed)
+    x = samples.sample(gans[0], [big_seed])[0]
+    assert np.array_equal(viz.explorers._pixels(viz.plot_sample(x[:3], x[3] > 0, title=box.caption)), box.shown)
+    assert _moved(box, seed, str(big_seed + 1)) == (True, True)
+    assert _moved(box, gan, "b") == (True, True)
