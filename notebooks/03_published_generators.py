@@ -48,6 +48,7 @@
 # - explain why unpickling a downloaded checkpoint can run code, and how an allow-list unpickler prevents it;
 # - import the authors' published generators and check the import reconstructs what their code did;
 # - compare samples of a published model with a model trained here on the same image.
+# - say what the start scale does to the diversity of the published generators' samples (the package's 5, the paper's 0).
 
 # %% tags=["parameters"]
 preset: str = "classroom"  # set by the runner: smoke | classroom | paper
@@ -119,6 +120,22 @@ for name in unpickler.pickle_globals(ref_dir / "Gs.pth"):
 # names only from its allow-list, so it refuses the file *before* calling anything, and the error
 # names what it found and where.
 
+# %% [markdown]
+# ### Exercise 1 · Predict, then run
+#
+# The next cell writes a "checkpoint" whose pickle calls `print`, then hands it to the kit's
+# reader. Before you run it: what would `torch.load(path, weights_only=False)` do with this file,
+# and when would the damage happen, before or after you could look at what it loaded?
+#
+# ### BEGIN SOLUTION
+# `torch.load` with `weights_only=False` would print the message *while loading*: unpickling calls
+# `print(...)` to rebuild the object, before `torch.load` returns and before you can look at
+# anything. With `os.system` instead of `print` the command would have run. The kit's reader reads
+# the name `builtins.print`, finds it on no allow-list, and raises `UnsafePickleError` without
+# calling it. Students often think a `.pth` is "just numbers" and that inspecting the result after
+# loading is safe enough: by then the code has run.
+# ### END SOLUTION
+
 # %%
 class Trojan:
     def __reduce__(self):  # pickle stores "call print with this argument" instead of data
@@ -130,6 +147,23 @@ try:
     unpickler.load_pth(run.path("trojan.pth"))
 except unpickler.UnsafePickleError as e:
     print("refused:", e)
+
+# %% [markdown]
+# `unpickler.pickle_globals` reads the names without running anything. Put into `suspicious` the
+# names that `trojan.pth` asks for and the real `Gs.pth` (`ref_dir / "Gs.pth"`) does not, in the
+# order `pickle_globals` gives them.
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+known = set(unpickler.pickle_globals(ref_dir / "Gs.pth"))
+suspicious = [g for g in unpickler.pickle_globals(run.path("trojan.pth")) if g not in known]
+### END SOLUTION
+print("names only the crafted file asks for:", suspicious)
+
+# %% tags=["check"]
+assert "builtins.print" in suspicious, "the crafted file's pickle calls print: read trojan.pth's names, not Gs.pth's"
+assert not any(g.startswith(("torch.", "SinGAN.", "collections.")) for g in suspicious), \
+    "keep only the names that Gs.pth does not ask for"
 
 # %% [markdown]
 # ## 3. Import into the kit's format
@@ -195,6 +229,48 @@ run.figure(viz.plot_sample_statistics(real, images, masks), "published_sample_st
 shares = masks.float().mean(dim=(1, 2))
 print(f"polyp share: real {float((real[0, 3] > 0).float().mean()):.1%}, samples {float(shares.mean()):.1%} "
       f"± {float(shares.std()):.1%}")
+
+# %% [markdown]
+# ### Exercise 2 · Predict, then change it: the authors' start scale
+#
+# The `singan-seg-polyp` package generated with `gen_start_scale = 5`: the noise of the coarse
+# scales was the stored reconstruction noise, and fresh noise entered only from scale 5 on. The
+# kit's default here is 0. Predict first: how much less will the samples differ from one another
+# at start scale 5, a little (say half) or by an order of magnitude? Will the polyp's share change
+# from sample to sample?
+#
+# Then draw the same `published_samples` seeds at start scale 0 and at `authors_start` (below) with
+# `generate.generate_samples(pyramid, n, seed=seed, start_scale=...)`, and store in the dict
+# `image_sd` ({start scale: value}) the pixel-wise SD **across the samples** (`images.std(dim=0)`),
+# averaged over pixels and channels.
+
+# %% tags=["exercise"]
+authors_start = min(5, pyramid.num_trained - 1)  # the package's gen_start_scale (less for a short pyramid)
+### BEGIN SOLUTION
+image_sd = {}
+for s in (0, authors_start):
+    drawn = generate.generate_samples(pyramid, published_samples, seed=seed, start_scale=s)
+    image_sd[s] = float(drawn.images.std(dim=0).mean())
+### END SOLUTION
+for s, sd in image_sd.items():
+    print(f"start scale {s}: pixel-wise SD across {published_samples} samples {sd:.4f}")
+
+# %% tags=["check"]
+assert set(image_sd) == {0, authors_start}, "one value for start scale 0 and one for authors_start"
+assert image_sd[authors_start] > 0, "from the authors' start scale on fresh noise still enters: the samples differ a little"
+assert image_sd[authors_start] < 0.25 * image_sd[0], \
+    "the SD is taken across the samples (dim=0), not across the pixels of one image"
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# By more than an order of magnitude (with the test fixture: about 0.2 at start scale 0, well under
+# 0.01 at start scale 5, on images in [-1, 1]). From scale 5 on only the two finest scales get fresh
+# noise, and they change texture a pixel or two deep: the layout, the polyp's position and size
+# (its share stays within half a point of the real image's 28 %) are the reconstruction's. So the
+# authors' package made near copies of each training image, with little diversity and a higher
+# risk of giving the image away (notebook 05b). The common mistake is the axis: the SD over the pixels of each image measures
+# contrast, not diversity, and is about the same at both start scales.
+# ### END SOLUTION
 
 # %%
 if interactive:  # JupyterLab: the imported generator by start scale and seed (the authors' default is 5)

@@ -45,6 +45,7 @@
 # - measure how much synthetic data helps when only R real images exist (paper Table 3, Fig 11);
 # - read gains against the real-only baseline with their spread over folds;
 # - say when synthetic data helps most and when it stops helping.
+# - read the paper's whole R curve and say what it would take to reproduce its crossover here.
 
 # %% tags=["parameters"]
 preset: str = "classroom"  # preset name (set by the runner)
@@ -173,6 +174,48 @@ gains = {"no augmentation": results.small_data_gains(plain, per_image=seg_small_
          "Albumentations": results.small_data_gains(augmented, per_image=seg_small_per_image)}
 for variant, by_r in gains.items():
     print(f"{variant:>16}: " + ", ".join(f"R={r}: {g:+.3f}" for r, g in by_r.items()))
+
+# %% [markdown]
+# ### Exercise 2 · Other R values: where does the paper's gain end?
+#
+# This run can only try R up to the number of modelled images in fold 1. The paper tried
+# R = 5, 10, …, 50: read its curve. `paper_rows` (above) maps each row of the paper's Table 3
+# (`real_<R>`, `fake_<10R>`) to its metrics, in the order of
+# `report.paper_results()["table3_small_data"]["columns"]`. Compute `paper_gains`, a dict
+# {R: IoU of `fake_<10R>` minus IoU of `real_<R>`} for every R of the paper, and `crossover`, the
+# smallest R at which the synthetic set no longer wins (gain ≤ 0). Then: which R values would you
+# add to `seg_small_r` to see the crossover in this kit, and what would that need?
+
+# %% tags=["exercise"]
+### BEGIN SOLUTION
+iou_col = report.paper_results()["table3_small_data"]["columns"].index("iou")
+paper_gains = {int(k[5:]): paper_rows[f"fake_{10 * int(k[5:])}"][iou_col] - paper_rows[k][iou_col]
+               for k in paper_rows if k.startswith("real_")}
+crossover = min(r for r, g in paper_gains.items() if g <= 0)
+### END SOLUTION
+print("paper:", ", ".join(f"R={r}: {g:+.3f}" for r, g in paper_gains.items()), f"-> crossover at R = {crossover}")
+print("ours: ", ", ".join(f"R={r}: {g:+.3f}" for r, g in gains["no augmentation"].items()))
+
+# %% tags=["check"]
+assert sorted(paper_gains) == list(range(5, 55, 5)), "one gain per R of the paper's Table 3: R = 5, 10, ..., 50"
+assert paper_gains[5] > paper_gains[10] > 0, "synthetic minus real: at the smallest R the synthetic set wins most"
+assert crossover == min(r for r in paper_gains if paper_gains[r] <= 0), "the smallest R whose gain is 0 or below"
+assert 10 < crossover < 30, "read the IoU column (the second), not the Dice loss"
+
+# %% [markdown]
+# ### BEGIN SOLUTION
+# The paper's gain falls from +0.14 at R = 5 to +0.05 at R = 10 and +0.01 at R = 15, and is
+# negative from R = 20 on (0.657 against 0.668), staying slightly below 0 up to R = 50: the
+# crossover is at R = 20 (the paper's text says "around 25": at R = 20 and 25 the two are within
+# 0.011 of each other, well inside the spread of one run). To see it here, `seg_small_r` would need values such as 10, 15, 20, 25,
+# and fold 1 would need that many images with a SinGAN-Seg model: about 75 models for a 3-fold split,
+# more than the 36 bundled images, so the full Kvasir-SEG (`singanseg data download`) and
+# `n_train_images` of 75 or more, about an hour of training at the classroom settings and many more
+# UNet++ runs. A larger R in `seg_small_r` alone changes nothing: R values above the pool are
+# skipped, and the notebook says so. Students often subtract the other way round (real minus
+# synthetic) and then read the crossover at R = 5, or use the first column, which is the Dice
+# *loss* (lower is better).
+# ### END SOLUTION
 
 # %%
 run.figure(viz.plot_training_curves([r for r in outcomes if not r["variant"]]), "training_curves")
