@@ -180,13 +180,10 @@ table4_fid_gans = mean_sd_entry(
          f"(the paper: 1,000 vs 1,000)" if gans else "",
     settings=f"{gan_size or 'paper'} px, width {gan_width or 'paper'}, {gan_iters} steps of {gan_batch_size}; "
              f"resize {fid_resize}")
+published = paper["table4_fid_gans"]["rows"]
 singan = load_metrics(run_dir).get("05_metrics", {}).get("metrics", {}).get("table4_fid_gans", {}).get("rows", {})
-table4 = {name: {"ours": (r.mean, r.sd), "paper": (paper["table4_fid_gans"]["rows"][name]["mean"],
-                                                   paper["table4_fid_gans"]["rows"][name]["sd"])}
-          for name, r in fid.items()}
-table4 |= {name: {"ours": (row["mean"], row["sd"]), "paper": (paper["table4_fid_gans"]["rows"][name]["mean"],
-                                                             paper["table4_fid_gans"]["rows"][name]["sd"])}
-           for name, row in singan.items() if name in paper["table4_fid_gans"]["rows"]}
+table4 = {name: {"ours": (row["mean"], row["sd"]), "paper": (published[name]["mean"], published[name]["sd"])}
+          for name, row in (table4_fid_gans["rows"] | singan).items() if name in published}
 for name, row in table4.items():
     print(f"{name:>16}: FID {row['ours'][0]:8.2f} ± {row['ours'][1]:.2f}   paper {row['paper'][0]:.2f} ± {row['paper'][1]:.2f}")
 run.figure(viz.plot_vs_paper(table4, metric="FID (pool3, pytorch-fid Inception)", note=note), "table4_fid_gans")

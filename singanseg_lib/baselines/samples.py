@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from singanseg_lib.baselines.base import threshold_masks
 from singanseg_lib.baselines.train import TrainedGAN
-from singanseg_lib.kit.files import OutputExistsError, save_image
+from singanseg_lib.data.images import MASK_THRESHOLD
+from singanseg_lib.kit.files import OutputExistsError
 from singanseg_lib.kit.lock import folder_lock
 from singanseg_lib.sampling.generate import sample_seed, to_uint8
 from singanseg_lib.sampling.manifest import read_manifest, write_manifest
+from singanseg_lib.sampling.synthetic import save_or_keep
 
 __all__ = ["sample", "write_sets"]
 
@@ -41,11 +42,13 @@ def write_sets(trained: TrainedGAN, out_dir: str | Path, *, n_sets: int = 5, n_p
                overwrite: bool = False, progress: bool = True) -> Path:
     """``n_sets`` sets of ``n_per_set`` samples into ``out_dir`` (images, 0/255 masks and manifest.csv).
 
-    Rerunning with the same GAN and seed keeps what is there; samples of another GAN or seed
-    raise unless ``overwrite``.
+    Rerunning with the same GAN and seed keeps what is there (files a killed run left unlisted are
+    kept when they hold the same pixels); samples of another GAN or seed raise unless ``overwrite``.
     """
     from tqdm.auto import tqdm
 
+    if min(n_sets, n_per_set) < 1:
+        raise ValueError(f"n_sets and n_per_set must be >= 1, got {n_sets} and {n_per_set}")
     out_dir, name, model = Path(out_dir), trained.meta["name"], str(trained.path.resolve())
     with folder_lock(out_dir, "writing a GAN's synthetic sets"):
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -56,12 +59,12 @@ def write_sets(trained: TrainedGAN, out_dir: str | Path, *, n_sets: int = 5, n_p
         for k, i, s in jobs:
             img, msk = files[k, i]
             row = rows.get(img)
-            same = row is not None and (row["model"], row["seed"]) == (model, s)
-            if same and (out_dir / img).is_file() and (out_dir / msk).is_file():
-                continue
-            if not overwrite and (row is not None or (out_dir / img).exists()):
-                raise OutputExistsError(f"{out_dir / img} exists from another GAN or seed; pass overwrite=True "
-                                        "(CLI: --overwrite) or write to another folder")
+            if row is not None and (row["model"], row["seed"]) == (model, s):
+                if (out_dir / img).is_file() and (out_dir / msk).is_file():
+                    continue
+            elif row is not None and not overwrite:
+                raise OutputExistsError(f"{out_dir / img} is listed from another GAN or seed ({row['model']}, seed "
+                                        f"{row['seed']}); pass overwrite=True (CLI: --overwrite) or write elsewhere")
             todo.append((k, i, s))
         for start in tqdm(range(0, len(todo), 64), desc=f"{name} samples", unit="batch", disable=not progress):
             part = todo[start:start + 64]
@@ -69,11 +72,10 @@ def write_sets(trained: TrainedGAN, out_dir: str | Path, *, n_sets: int = 5, n_p
             images, masks = to_uint8(x[:, :3]), threshold_masks(x).numpy().astype(np.uint8) * 255
             for j, (k, i, s) in enumerate(part):
                 img, msk = files[k, i]
-                save_image(out_dir / img, Image.fromarray(images[j], mode="RGB"))
-                save_image(out_dir / msk, Image.fromarray(masks[j], mode="L"))
+                # files a killed run wrote before listing them are kept if they hold these pixels
+                save_or_keep(out_dir / img, images[j], mask=False, overwrite=overwrite)
+                kept = save_or_keep(out_dir / msk, masks[j], mask=True, overwrite=overwrite)
                 rows[img] = {"image": img, "mask": msk, "source_image": "", "source_path": "", "model": model,
-                             "sample": k, "seed": s, "start_scale": "", "polyp_share": float((masks[j] > 0).mean())}
-            write_manifest(out_dir, rows.values())
-        if not todo and not (out_dir / "manifest.csv").exists():
+                             "sample": k, "seed": s, "start_scale": "", "polyp_share": float((kept > MASK_THRESHOLD).mean())}
             write_manifest(out_dir, rows.values())
     return out_dir

@@ -37,7 +37,7 @@ from singanseg_lib.sampling.manifest import MANIFEST, MANIFEST_COLUMNS, read_man
 from singanseg_lib.singan.checkpoint import META_FILE, LoadedModel, load_model
 
 __all__ = ["MANIFEST", "MANIFEST_COLUMNS", "ExportSummary", "ModelSamples", "find_models", "training_models",
-           "read_manifest", "read_sample", "load_model_samples", "export_models"]
+           "read_manifest", "read_sample", "load_model_samples", "export_models", "save_or_keep"]
 
 FLUSH_SECONDS = 10.0
 
@@ -178,8 +178,9 @@ def _same_pixels(path: Path, new: np.ndarray, *, mask: bool) -> bool:
     return int(np.abs(old.astype(np.int16) - new.astype(np.int16)).max()) <= 1
 
 
-def _save(path: Path, pixels: np.ndarray, *, mask: bool, overwrite: bool) -> np.ndarray:
-    """Write ``pixels`` unless the file already holds them; returns what the file now holds."""
+def save_or_keep(path: Path, pixels: np.ndarray, *, mask: bool, overwrite: bool) -> np.ndarray:
+    """Write ``pixels`` unless the file already holds them (a rerun after a kill); a file holding
+    other pixels raises unless ``overwrite``. Returns what the file now holds."""
     if path.exists() and not overwrite:
         if not _same_pixels(path, pixels, mask=mask):
             raise OutputExistsError(f"{path} exists and differs from the sample generated for it; pass "
@@ -239,8 +240,8 @@ def _export_model(loaded: LoadedModel, model_dir: Path, out_dir: Path, manifest:
         masks = batch.masks.numpy().astype(np.uint8) * 255
         for i, k in enumerate(batch.indices):
             img, msk = f"{image_id}_{k}_img.png", f"{image_id}_{k}_mask.png"
-            _save(out_dir / img, images[i], mask=False, overwrite=overwrite)
-            kept = _save(out_dir / msk, masks[i], mask=True, overwrite=overwrite)
+            save_or_keep(out_dir / img, images[i], mask=False, overwrite=overwrite)
+            kept = save_or_keep(out_dir / msk, masks[i], mask=True, overwrite=overwrite)
             manifest.set({"image": img, "mask": msk, "source_image": source_image, "source_path": source_path,
                           "model": str(model_dir), "sample": k, "seed": batch.seeds[i],
                           "start_scale": start_scale, "polyp_share": float((kept > MASK_THRESHOLD).mean())})

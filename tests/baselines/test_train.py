@@ -93,6 +93,14 @@ def test_the_sets_are_synthetic_sets_that_fid_reads(offline):
     assert (out / first["image"]).stat().st_mtime_ns == stamp
     with pytest.raises(OutputExistsError):
         samples.write_sets(trained, out, n_sets=3, n_per_set=4, seed=2, progress=False)
+    (out / "manifest.csv").unlink()  # as if killed after writing the files, before listing them
+    samples.write_sets(trained, out, n_sets=3, n_per_set=4, seed=1, progress=False)
+    assert len(read_manifest(out)) == 12 and (out / first["image"]).stat().st_mtime_ns == stamp
+    (out / "manifest.csv").unlink()
+    other = _train(tmp_path / "other", seed=9)
+    with pytest.raises(OutputExistsError, match="differs"):  # unlisted files of another GAN are not replaced
+        samples.write_sets(other, out, n_sets=3, n_per_set=4, seed=1, progress=False)
+    samples.write_sets(trained, out, n_sets=3, n_per_set=4, seed=1, progress=False)
     by_set = images_by_sample(out)
     net = load_inception("fid", allow_random=True)
     result = fid_sets(by_set[0], {f"sample_{k}": v for k, v in by_set.items()}, net=net, cache_dir=tmp_path / "cache",
